@@ -1,0 +1,322 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/linux/cgroups"
+	"github.com/berth-dev/berth/internal/runtime/initproc"
+	"github.com/berth-dev/berth/internal/runtime/nsenter"
+)
+
+// nsJoin is one existing namespace to enter.
+type nsJoin struct {
+	typ  string // name as under /proc/PID/ns
+	path string
+}
+
+// launch describes how to start an init or exec process.
+type launch struct {
+	cfg      *initproc.Config
+	joins    []nsJoin
+	newFlags uintptr // CLONE_NEW* to create (the cgroup one is left to init)
+	uidMaps  []specs.LinuxIDMapping
+	gidMaps  []specs.LinuxIDMapping
+	cgroup   cgroups.Manager
+	stdio    [3]*os.File
+	preserve []*os.File // land at fd 3, 4, ...
+	fifo     *os.File
+	console  *os.File
+	// onHooks runs when init asks for prestart/createRuntime hooks.
+	onHooks func(pid int) error
+}
+
+// started is a process that reached "ready".
+type started struct {
+	pid int
+	// direct is set when pid is our own child (no intermediate process).
+	direct *os.Process
+}
+
+// start clones the init/exec process into its namespaces and cgroup,
+// feeds it its config and waits until it is ready (or failed).
+func start(l *launch) (_ *started, retErr error) {
+	exe, err := sealedExecutable()
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sync socket: %w", err)
+	}
+	parentSock := os.NewFile(uintptr(pair[0]), "sync-parent")
+	childSock := os.NewFile(uintptr(pair[1]), "sync-child")
+	defer parentSock.Close()
+
+	extra := append([]*os.File{}, l.preserve...)
+	syncFD := 3 + len(extra)
+	extra = append(extra, childSock)
+	l.cfg.FifoFD, l.cfg.ConsoleFD = -1, -1
+	if l.fifo != nil {
+		l.cfg.FifoFD = 3 + len(extra)
+		extra = append(extra, l.fifo)
+	}
+	if l.console != nil {
+		l.cfg.ConsoleFD = 3 + len(extra)
+		extra = append(extra, l.console)
+	}
+	l.cfg.PreserveFDs = len(l.preserve)
+
+	cmd := &exec.Cmd{
+		Path:       fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Args:       []string{"berth", initproc.Arg},
+		// The Go runtime of init need not size itself to the cgroup.
+		Env:        []string{initproc.EnvSync + "=" + strconv.Itoa(syncFD), "GODEBUG=cgroupgomaxprocs=0,updatemaxprocs=0"},
+		Stdin:      l.stdio[0],
+		Stdout:     l.stdio[1],
+		Stderr:     l.stdio[2],
+		ExtraFiles: extra,
+	}
+	attr := &syscall.SysProcAttr{Setsid: true}
+	viaC := len(l.joins) > 0
+	if viaC {
+		var joins []string
+		for _, j := range l.joins {
+			joins = append(joins, j.typ+":"+j.path)
+		}
+		cmd.Env = append(cmd.Env,
+			nsenter.EnvJoin+"="+strings.Join(joins, ","),
+			nsenter.EnvUnshare+"="+strconv.FormatUint(uint64(l.newFlags), 10),
+			nsenter.EnvSync+"="+strconv.Itoa(syncFD))
+	} else {
+		attr.Cloneflags = l.newFlags
+		if l.newFlags&unix.CLONE_NEWUSER != 0 {
+			attr.UidMappings = toSysMaps(l.uidMaps)
+			attr.GidMappings = toSysMaps(l.gidMaps)
+			attr.GidMappingsEnableSetgroups = true
+			// Host root is not mapped inside: become the namespace's root,
+			// or execve would leave init without capabilities.
+			attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		}
+	}
+	if l.cgroup != nil {
+		fd, ok, err := l.cgroup.IntoFD()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			// Born in its cgroup: no migration, no RCU wait.
+			defer unix.Close(fd)
+			attr.UseCgroupFD = true
+			attr.CgroupFD = fd
+		}
+	}
+	cmd.SysProcAttr = attr
+	if err := cmd.Start(); err != nil {
+		childSock.Close()
+		return nil, fmt.Errorf("start init process: %w", err)
+	}
+	childSock.Close()
+	killOnError := func(pid int) {
+		if retErr != nil && pid > 0 {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	defer func() {
+		if retErr != nil {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+		}
+	}()
+
+	pid := cmd.Process.Pid
+	res := &started{pid: pid, direct: cmd.Process}
+	if viaC {
+		pid, err = nsenterHandshake(parentSock, cmd.Process.Pid, l)
+		if err != nil {
+			return nil, err
+		}
+		// The intermediate exits at once when it forked into a PID
+		// namespace; reap it either way.
+		if pid != cmd.Process.Pid {
+			_, _ = cmd.Process.Wait()
+			res = &started{pid: pid}
+		}
+	}
+	defer killOnError(pid)
+	if l.cgroup != nil {
+		if _, ok, _ := l.cgroup.IntoFD(); !ok {
+			if err := l.cgroup.Apply(pid); err != nil {
+				return nil, err
+			}
+		}
+	}
+	l.cfg.Pid = pid
+	ch := initproc.NewChannel(parentSock)
+	if err := ch.Send(l.cfg); err != nil {
+		return nil, fmt.Errorf("send config to init: %w", err)
+	}
+	for {
+		var msg initproc.Message
+		if err := ch.Recv(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, errors.New("container init exited before it was ready")
+			}
+			return nil, fmt.Errorf("read from init: %w", err)
+		}
+		switch msg.Type {
+		case initproc.MsgHooks:
+			ack := initproc.Message{Type: initproc.MsgAck}
+			if l.onHooks != nil {
+				if err := l.onHooks(pid); err != nil {
+					ack = initproc.Message{Type: initproc.MsgError, Error: err.Error()}
+					_ = ch.Send(ack)
+					return nil, err
+				}
+			}
+			if err := ch.Send(ack); err != nil {
+				return nil, err
+			}
+		case initproc.MsgReady:
+			return res, nil
+		case initproc.MsgError:
+			return nil, &initproc.ErrorFromInit{Msg: msg.Error}
+		default:
+			return nil, fmt.Errorf("unexpected message %q from init", msg.Type)
+		}
+	}
+}
+
+// nsenterHandshake answers the C constructor: it writes the uid/gid maps
+// when asked and returns the pid of the process that goes on into Go.
+func nsenterHandshake(sock *os.File, childPid int, l *launch) (int, error) {
+	var b [1]byte
+	for {
+		if _, err := io.ReadFull(sock, b[:]); err != nil {
+			return 0, errors.New("joining namespaces failed: the process exited")
+		}
+		switch b[0] {
+		case nsenter.MsgMapRequest:
+			if err := writeIDMaps(childPid, l.uidMaps, l.gidMaps); err != nil {
+				return 0, err
+			}
+			if _, err := sock.Write([]byte{nsenter.MsgMapDone}); err != nil {
+				return 0, err
+			}
+		case nsenter.MsgPid:
+			var p [4]byte
+			if _, err := io.ReadFull(sock, p[:]); err != nil {
+				return 0, err
+			}
+			return int(int32(binary.NativeEndian.Uint32(p[:]))), nil
+		case nsenter.MsgError:
+			msg, _ := readCString(sock)
+			return 0, errors.New(msg)
+		default:
+			return 0, fmt.Errorf("unexpected byte %q from nsenter", b[0])
+		}
+	}
+}
+
+func readCString(r io.Reader) (string, error) {
+	var sb strings.Builder
+	var b [1]byte
+	for {
+		if _, err := r.Read(b[:]); err != nil {
+			return sb.String(), err
+		}
+		if b[0] == 0 {
+			return sb.String(), nil
+		}
+		sb.WriteByte(b[0])
+	}
+}
+
+func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
+	format := func(maps []specs.LinuxIDMapping) []byte {
+		var sb strings.Builder
+		for _, m := range maps {
+			fmt.Fprintf(&sb, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		return []byte(sb.String())
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/uid_map", pid), format(uids), 0); err != nil {
+		return fmt.Errorf("linux.uidMappings: %w", err)
+	}
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/gid_map", pid), format(gids), 0); err != nil {
+		return fmt.Errorf("linux.gidMappings: %w", err)
+	}
+	return nil
+}
+
+func toSysMaps(maps []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(maps))
+	for i, m := range maps {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)}
+	}
+	return out
+}
+
+// sealedExecutable opens our own binary through a detached, read-only bind
+// mount. The init and exec processes run from it, so /proc/PID/exe inside a
+// container leads to a file that cannot be opened for writing
+// (CVE-2019-5736), without copying the binary on every start.
+func sealedExecutable() (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return sealedCopy(fmt.Errorf("open_tree: %w", err))
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		unix.Close(fd)
+		return sealedCopy(fmt.Errorf("mount_setattr: %w", err))
+	}
+	// Out of the way of the fds that exec.Cmd places at 0..n.
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 256)
+	unix.Close(fd)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(high), "berth-ro"), nil
+}
+
+// sealedCopy is the fallback for kernels without the new mount API: a
+// sealed memfd copy, as runc 1.1 made every time.
+func sealedCopy(cause error) (*os.File, error) {
+	src, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	fd, err := unix.MemfdCreate("berth", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("protect berth binary (%v): memfd: %w", cause, err)
+	}
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 256)
+	unix.Close(fd)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(high), "berth-memfd")
+	if _, err := io.Copy(f, src); err != nil {
+		f.Close()
+		return nil, err
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
