@@ -12,8 +12,8 @@ import (
 
 // runcEvent is the envelope runc's events prints.
 type runcEvent struct {
-	Type string          `json:"type"`
-	ID   string          `json:"id"`
+	Type string         `json:"type"`
+	ID   string         `json:"id"`
 	Data *cgroups.Stats `json:"data,omitempty"`
 }
 

@@ -292,11 +292,7 @@ type cgroupPaths struct {
 // cgroupMountPaths tells init which host directories to show at a cgroup
 // mount: one per v1 controller, or the v2 directory.
 func cgroupMountPaths(cg cgroups.Manager) (cgroupPaths, error) {
-	p, ok := cg.(interface{ Paths() map[string]string })
-	if !ok {
-		return cgroupPaths{}, errors.New("cgroup manager does not report its paths")
-	}
-	paths := p.Paths()
+	paths := cg.Paths()
 	if v2, ok := paths[""]; ok && len(paths) == 1 {
 		return cgroupPaths{v2: v2}, nil
 	}

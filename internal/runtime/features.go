@@ -33,8 +33,8 @@ func Features() *features.Features {
 			Namespaces: nsTypes,
 			Cgroup:     &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes},
 			Seccomp: &features.Seccomp{
-				Enabled: &yes,
-				Actions: []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"},
+				Enabled:   &yes,
+				Actions:   []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"},
 				Operators: []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"},
 			},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: new(bool)}},

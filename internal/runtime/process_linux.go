@@ -80,8 +80,8 @@ func start(l *launch) (_ *started, retErr error) {
 	l.cfg.PreserveFDs = len(l.preserve)
 
 	cmd := &exec.Cmd{
-		Path:       fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
-		Args:       []string{"berth", initproc.Arg},
+		Path: fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
+		Args: []string{"berth", initproc.Arg},
 		// The Go runtime of init need not size itself to the cgroup.
 		Env:        []string{initproc.EnvSync + "=" + strconv.Itoa(syncFD), "GODEBUG=cgroupgomaxprocs=0,updatemaxprocs=0"},
 		Stdin:      l.stdio[0],

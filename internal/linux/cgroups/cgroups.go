@@ -42,6 +42,9 @@ const (
 type Manager interface {
 	// Path is the cgroup path relative to the hierarchy root, e.g. "/berth/abc".
 	Path() string
+	// Paths are the cgroup's directories on the host: one per v1
+	// controller, keyed by its name, or the v2 directory under "".
+	Paths() map[string]string
 	// Create makes the cgroup directories and applies res (nil: no limits).
 	// On error nothing it made is left behind.
 	Create(res *specs.LinuxResources) error

@@ -71,6 +71,14 @@ func newV1(root, path string, hybrid bool) (*v1, error) {
 
 func (m *v1) Path() string { return m.path }
 
+func (m *v1) Paths() map[string]string {
+	out := make(map[string]string, len(m.dirs))
+	for name, dir := range m.dirs {
+		out[name] = dir
+	}
+	return out
+}
+
 func (m *v1) exists() bool {
 	return isDir(m.hier[0].dir)
 }

@@ -30,6 +30,8 @@ func newV2(root, path string) *v2 {
 
 func (m *v2) Path() string { return m.path }
 
+func (m *v2) Paths() map[string]string { return map[string]string{"": m.dir} }
+
 func (m *v2) Create(res *specs.LinuxResources) (err error) {
 	if err := validate(res); err != nil {
 		return err
