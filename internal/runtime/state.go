@@ -65,13 +65,16 @@ type Container struct {
 const (
 	stateFile = "state.json"
 	fifoName  = "exec.fifo"
+	// seccompCacheDir holds compiled filters under Root; ids never start
+	// with a dot, so it cannot collide with a container.
+	seccompCacheDir = ".seccomp"
 )
 
 func (r *Runtime) dir(id string) string { return filepath.Join(r.Root, id) }
 
 // ValidateID refuses ids that are not safe as one path element.
 func ValidateID(id string) error {
-	if id == "" || id == "." || id == ".." || len(id) > 1024 {
+	if id == "" || strings.HasPrefix(id, ".") || len(id) > 1024 {
 		return errdefs.InvalidArgument(fmt.Errorf("invalid container id %q", id))
 	}
 	for _, c := range id {
@@ -113,7 +116,7 @@ func (r *Runtime) List() ([]*Container, error) {
 	}
 	var out []*Container
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		c, err := r.Load(e.Name())
