@@ -31,6 +31,10 @@ type CreateOptions struct {
 	PreserveFDs int
 	// Stdio of the container's process; nil entries mean /dev/null.
 	Stdio [3]*os.File
+
+	// newRelay, set by Run, makes a console relay when the spec asks for
+	// a terminal and no socket was given.
+	newRelay func() (*os.File, error)
 }
 
 // Create sets up the container and leaves its init waiting, just before
@@ -232,6 +236,9 @@ func hostRoot(linux *specs.Linux) (uid, gid int) {
 func consoleSocket(opts CreateOptions) (*os.File, error) {
 	if opts.Console != nil {
 		return opts.Console, nil
+	}
+	if opts.ConsoleSocket == "" && opts.newRelay != nil {
+		return opts.newRelay()
 	}
 	if opts.ConsoleSocket == "" {
 		return nil, errdefs.InvalidArgument(errors.New("process.terminal: true needs --console-socket"))

@@ -25,18 +25,22 @@ func (r *Runtime) Run(opts RunOptions) (int, error) {
 		}
 	}
 	var relay *ConsoleRelay
-	if !opts.Detach && opts.ConsoleSocket == "" && opts.Console == nil && specWantsTerminal(opts.Bundle) {
-		var err error
-		if relay, err = NewConsoleRelay(); err != nil {
-			return -1, err
+	if !opts.Detach && opts.ConsoleSocket == "" && opts.Console == nil {
+		// Whether a relay is needed depends on process.terminal: Create
+		// asks for one only then.
+		opts.newRelay = func() (*os.File, error) {
+			var err error
+			if relay, err = NewConsoleRelay(); err != nil {
+				return nil, err
+			}
+			return relay.Child, nil
 		}
-		opts.Console = relay.Child
 	}
 	c, err := r.Create(opts.CreateOptions)
+	if relay != nil && err != nil {
+		relay.Close()
+	}
 	if err != nil {
-		if relay != nil {
-			relay.Close()
-		}
 		return -1, err
 	}
 	if relay != nil {
@@ -69,11 +73,6 @@ func (r *Runtime) Run(opts RunOptions) (int, error) {
 		}
 	}
 	return code, nil
-}
-
-func specWantsTerminal(bundle string) bool {
-	spec, err := LoadSpec(bundle)
-	return err == nil && spec.Process.Terminal
 }
 
 // IsTerminal reports whether f is a terminal.
