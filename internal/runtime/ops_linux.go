@@ -29,13 +29,14 @@ func (c *Container) Start() error {
 		return fmt.Errorf("open exec fifo of %s: %w", c.ID, err)
 	}
 	defer unix.Close(fd)
-	if err := waitFifoByte(fd, c); err != nil {
+	if err := waitExec(fd, c); err != nil {
 		return err
 	}
 	_ = os.Remove(fifoPath)
 	if c.Spec.Hooks != nil {
 		st := c.OCIState()
-		st.Status = specs.StateRunning
+		// The program may have exited already: the hooks still learn its pid.
+		st.Status, st.Pid = specs.StateRunning, c.Pid
 		if err := initproc.RunHooks("poststart", c.Spec.Hooks.Poststart, st); err != nil {
 			return err
 		}
@@ -43,18 +44,28 @@ func (c *Container) Start() error {
 	return nil
 }
 
-// waitFifoByte reads the byte init writes once it has opened its end.
-func waitFifoByte(fd int, c *Container) error {
-	buf := make([]byte, 1)
+// waitExec reads the byte init writes once `start` opened the fifo, then
+// waits for end of file: init keeps its end open, close-on-exec, until it
+// has run the startContainer hooks and exec'd the program (or exited), so
+// the poststart hooks run after the program started, as the spec says.
+func waitExec(fd int, c *Container) error {
+	buf := make([]byte, 8)
+	started := false
 	for {
 		n, err := unix.Read(fd, buf)
-		if n == 1 {
+		if n > 0 {
+			started = true
+			continue
+		}
+		if n == 0 && err == nil && started {
 			return nil
 		}
+		// Before init opens its end, a read finds no writer and returns 0
+		// too: wait for it, unless init is gone.
 		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("read exec fifo: %w", err)
 		}
-		if !processAlive(c.Pid, c.PidStart) {
+		if !started && !processAlive(c.Pid, c.PidStart) {
 			return fmt.Errorf("container %s: init exited before start", c.ID)
 		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -73,12 +84,14 @@ func (c *Container) Kill(sig unix.Signal, all bool) error {
 		}
 		return signalCgroup(cg, sig)
 	}
+	// runc's words, "container not running": containerd's shim and
+	// podman match them to tell a finished process from a failure.
 	if st == StatusStopped {
-		return errdefs.Conflict(fmt.Errorf("container %s is not running", c.ID))
+		return errdefs.Conflict(fmt.Errorf("cannot signal %s: container not running", c.ID))
 	}
 	if err := unix.Kill(c.Pid, sig); err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			return errdefs.Conflict(fmt.Errorf("container %s is not running", c.ID))
+			return errdefs.Conflict(fmt.Errorf("cannot signal %s: container not running", c.ID))
 		}
 		return fmt.Errorf("kill %s: %w", c.ID, err)
 	}

@@ -132,6 +132,12 @@ func start(l *launch) (_ *started, retErr error) {
 	killOnError := func(pid int) {
 		if retErr != nil && pid > 0 {
 			_ = unix.Kill(pid, unix.SIGKILL)
+			if pid != cmd.Process.Pid {
+				// Reap it when it is ours (we are a subreaper): a zombie
+				// left in the container's PID namespace holds up its
+				// teardown until whoever adopts it reaps it.
+				_, _ = unix.Wait4(pid, nil, 0, nil)
+			}
 		}
 	}
 	defer func() {

@@ -116,7 +116,7 @@ func validateSpec(spec *specs.Spec) error {
 	}
 	for i, rl := range spec.Process.Rlimits {
 		if _, err := mount.ParseRlimitType(rl.Type); err != nil {
-			return fmt.Errorf("process.rlimits[%d].type: %w", i, err)
+			return fmt.Errorf("process.rlimits[%d].type: unknown type %q", i, rl.Type)
 		}
 		if rl.Soft > rl.Hard {
 			return fmt.Errorf("process.rlimits[%d]: soft limit %d exceeds hard limit %d for %s", i, rl.Soft, rl.Hard, rl.Type)

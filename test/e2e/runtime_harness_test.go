@@ -144,3 +144,16 @@ func hostNSInode(t *testing.T, name string) string {
 	}
 	return link
 }
+
+// detached runs the bundle in the background and returns its init's pid.
+func (r *runtimeEnv) detached(b *testutil.Bundle, id string) int {
+	r.t.Helper()
+	r.must("run", "--detach", "--bundle", b.Dir, id)
+	return r.state(id).Pid
+}
+
+// exec runs args in container id and returns what it printed and its exit code.
+func (r *runtimeEnv) exec(id string, args ...string) result {
+	r.t.Helper()
+	return r.berth(append([]string{"exec", id}, args...)...)
+}

@@ -77,6 +77,11 @@ func run(cfg *Config, ch *Channel, syncFD int) error {
 			return err
 		}
 	}
+	if cfg.Mode == ModeInit && !cfg.SkipRootfs {
+		if err := finalizeRootfs(spec); err != nil {
+			return err
+		}
+	}
 	if proc.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*proc.OOMScoreAdj)), 0); err != nil {
 			return fmt.Errorf("process.oomScoreAdj: set %d: %w", *proc.OOMScoreAdj, err)
@@ -94,7 +99,7 @@ func run(cfg *Config, ch *Channel, syncFD int) error {
 
 	// The program's path is resolved now, so that a missing binary fails
 	// `create`, not `start`.
-	env := withHome(proc.Env, int(proc.User.UID))
+	env := withHome(dedupEnv(proc.Env), int(proc.User.UID))
 	argv0, err := lookPath(proc.Args, env, proc.Cwd)
 	if err != nil {
 		return err
@@ -211,7 +216,7 @@ func waitStart(fifoFD int) error {
 	if _, err := unix.Write(fd, []byte{0}); err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	unix.Close(fd)
+	// fd stays open until execve closes it: `start` waits for that.
 	unix.Close(fifoFD)
 	return nil
 }
@@ -245,7 +250,7 @@ func lookPath(args, env []string, cwd string) (string, error) {
 			p = filepath.Join(cwd, p)
 		}
 		if err := checkExecutable(p); err != nil {
-			return "", fmt.Errorf("exec: %q: %w", name, err)
+			return "", fmt.Errorf("process.args[0]: %q: %w", name, err)
 		}
 		return name, nil
 	}
@@ -264,7 +269,7 @@ func lookPath(args, env []string, cwd string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("exec: %q: %w", name, exec.ErrNotFound)
+	return "", fmt.Errorf("process.args[0]: %q: %w", name, exec.ErrNotFound)
 }
 
 func checkExecutable(p string) error {
@@ -279,6 +284,29 @@ func checkExecutable(p string) error {
 		return unix.EACCES
 	}
 	return nil
+}
+
+// dedupEnv keeps one entry per variable, the last one given, at the place
+// of its first: `exec --env` appends to the container's environment, and
+// getenv(3) would find the older value first. runc does the same.
+func dedupEnv(env []string) []string {
+	last := make(map[string]int, len(env))
+	for i, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		last[name] = i
+	}
+	if len(last) == len(env) {
+		return env
+	}
+	out := make([]string, 0, len(last))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if j, ok := last[name]; ok {
+			out = append(out, env[j])
+			delete(last, name)
+		}
+	}
+	return out
 }
 
 // withHome adds HOME from the container's /etc/passwd when the spec has none,

@@ -61,6 +61,13 @@ func prepareRootfs(cfg *Config, ch *Channel) error {
 	} else if err := pivotRoot(rootfs); err != nil {
 		return err
 	}
+	return nil
+}
+
+// finalizeRootfs masks paths and makes paths (and, if asked, the root)
+// read-only. It runs after sysctls are written, as runc does: /proc/sys is
+// one of the read-only paths.
+func finalizeRootfs(spec *specs.Spec) error {
 	linux := linuxOf(spec)
 	for _, p := range linux.MaskedPaths {
 		if err := maskPath(p); err != nil {
