@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(busybox-static libseccomp-dev gcc make git ca-certificates)
 if [ "${1:-}" = "--test" ]; then
 	# Peers and clients the tests and benchmarks drive side by side.
-	packages+=(runc crun podman docker.io containerd hyperfine time strace iproute2 btrfs-progs)
+	packages+=(runc crun podman conmon containernetworking-plugins docker.io containerd docker-registry apache2-utils hyperfine time strace iproute2 btrfs-progs)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -37,3 +37,6 @@ if [ -d /sys/fs/cgroup/unified ] && [ -d /sys/fs/cgroup/memory ] && ! mountpoint
 		mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb || echo "note: could not mount hugetlb cgroup v1" >&2
 	fi
 fi
+
+# overlayfs for the overlay storage driver and containerd's snapshotter.
+modprobe overlay 2>/dev/null || true
