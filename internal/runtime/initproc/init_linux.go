@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -18,12 +19,16 @@ import (
 	"github.com/berth-dev/berth/internal/linux/seccomp"
 )
 
+var initName = []byte("berth-init\x00")
+
 // Main is the entry point of the init (or exec) process. It never returns:
 // it execs the user's program or exits non-zero after reporting why.
 func Main() {
 	// Namespaces and credentials are per thread: everything below runs on
 	// this one, which is never handed back to the Go scheduler.
 	runtime.LockOSThread()
+	// Started through /proc/self/fd/N, the kernel names us "N" in ps.
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initName[0])), 0, 0, 0)
 
 	fd, err := strconv.Atoi(os.Getenv(EnvSync))
 	if err != nil {
