@@ -87,19 +87,19 @@ func runtimeExecCmd(o *runtimeOptions) *cobra.Command {
 				}
 				opts.Console = relay.Child
 			}
+			forward := runtime.ForwardSignals()
 			pid, err := c.Exec(opts)
 			if err != nil {
 				return err
 			}
+			forward(pid)
 			if relay != nil {
 				if err := relay.Start(); err != nil {
 					return err
 				}
 				defer relay.Close()
 			}
-			stop := runtime.ForwardSignals(pid)
 			code, err := runtime.WaitPid(pid)
-			stop()
 			if err != nil {
 				return err
 			}

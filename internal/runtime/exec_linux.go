@@ -121,30 +121,27 @@ func WaitPid(pid int) (int, error) {
 	}
 }
 
-// ForwardSignals relays the signals this process receives to pid, as runc
-// run and exec do, until stop is called.
-func ForwardSignals(pid int) (stop func()) {
-	ch := make(chan os.Signal, 32)
-	signal.Notify(ch)
-	done := make(chan struct{})
+// ForwardSignals starts relaying the signals this process receives to the
+// pid later passed to the returned function, as runc run and exec do.
+// Signals that arrive before then are held and sent once it is known.
+// Setting up signal handling takes milliseconds here, so it happens on a
+// goroutine, off the path to the container's start, and is never undone:
+// the caller exits when the container does.
+func ForwardSignals() (target func(pid int)) {
+	pids := make(chan int, 1)
 	go func() {
-		for {
-			select {
-			case s := <-ch:
-				sig, ok := s.(unix.Signal)
-				if !ok || sig == unix.SIGCHLD || sig == unix.SIGWINCH || sig == unix.SIGURG || sig == unix.SIGPIPE {
-					continue
-				}
-				_ = unix.Kill(pid, sig)
-			case <-done:
-				return
+		ch := make(chan os.Signal, 32)
+		signal.Notify(ch)
+		pid := <-pids
+		for s := range ch {
+			sig, ok := s.(unix.Signal)
+			if !ok || sig == unix.SIGCHLD || sig == unix.SIGWINCH || sig == unix.SIGURG || sig == unix.SIGPIPE {
+				continue
 			}
+			_ = unix.Kill(pid, sig)
 		}
 	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
-	}
+	return func(pid int) { pids <- pid }
 }
 
 // ProcessFromArgs builds an exec process from a command line and the

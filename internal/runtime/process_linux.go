@@ -51,12 +51,6 @@ type started struct {
 // start clones the init/exec process into its namespaces and cgroup,
 // feeds it its config and waits until it is ready (or failed).
 func start(l *launch) (_ *started, retErr error) {
-	exe, err := sealedExecutable()
-	if err != nil {
-		return nil, err
-	}
-	defer exe.Close()
-
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sync socket: %w", err)
@@ -78,6 +72,11 @@ func start(l *launch) (_ *started, retErr error) {
 		extra = append(extra, l.console)
 	}
 	l.cfg.PreserveFDs = len(l.preserve)
+	exe, err := sealedExecutable(3 + len(extra))
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
 
 	cmd := &exec.Cmd{
 		Path: fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
@@ -162,17 +161,21 @@ func start(l *launch) (_ *started, retErr error) {
 		}
 	}
 	defer killOnError(pid)
-	if l.cgroup != nil {
-		if _, ok, _ := l.cgroup.IntoFD(); !ok {
-			if err := l.cgroup.Apply(pid); err != nil {
-				return nil, err
-			}
-		}
-	}
 	l.cfg.Pid = pid
+	l.cfg.AwaitCgroup = l.cgroup != nil && attr.CgroupFD == 0 && !attr.UseCgroupFD
 	ch := initproc.NewChannel(parentSock)
 	if err := ch.Send(l.cfg); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", err)
+	}
+	if l.cfg.AwaitCgroup {
+		// Moving a process between v1 cgroups waits for an RCU grace
+		// period; init builds the rootfs meanwhile.
+		// If init already failed, the move (or the write) fails too: its
+		// own reason is waiting to be read below.
+		if err := l.cgroup.Apply(pid); err != nil && processAlive(pid, 0) {
+			return nil, err
+		}
+		_ = ch.Send(initproc.Message{Type: initproc.MsgCgroup})
 	}
 	for {
 		var msg initproc.Message
@@ -279,17 +282,24 @@ func toSysMaps(maps []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 // mount. The init and exec processes run from it, so /proc/PID/exe inside a
 // container leads to a file that cannot be opened for writing
 // (CVE-2019-5736), without copying the binary on every start.
-func sealedExecutable() (*os.File, error) {
+//
+// The fd must lie above those the child receives (minFD), or exec.Cmd would
+// overwrite it before execve; it should stay low, because growing a
+// multi-threaded process's fd table waits for an RCU grace period (12 ms
+// here for fd 256).
+func sealedExecutable(minFD int) (*os.File, error) {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
-		return sealedCopy(fmt.Errorf("open_tree: %w", err))
+		return sealedCopy(minFD, fmt.Errorf("open_tree: %w", err))
 	}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
 		unix.Close(fd)
-		return sealedCopy(fmt.Errorf("mount_setattr: %w", err))
+		return sealedCopy(minFD, fmt.Errorf("mount_setattr: %w", err))
 	}
-	// Out of the way of the fds that exec.Cmd places at 0..n.
-	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 256)
+	if fd >= minFD {
+		return os.NewFile(uintptr(fd), "berth-ro"), nil
+	}
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, minFD)
 	unix.Close(fd)
 	if err != nil {
 		return nil, err
@@ -299,7 +309,7 @@ func sealedExecutable() (*os.File, error) {
 
 // sealedCopy is the fallback for kernels without the new mount API: a
 // sealed memfd copy, as runc 1.1 made every time.
-func sealedCopy(cause error) (*os.File, error) {
+func sealedCopy(minFD int, cause error) (*os.File, error) {
 	src, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, err
@@ -309,7 +319,7 @@ func sealedCopy(cause error) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protect berth binary (%v): memfd: %w", cause, err)
 	}
-	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 256)
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, minFD)
 	unix.Close(fd)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,10 @@ func (r *Runtime) Run(opts RunOptions) (int, error) {
 			return -1, err
 		}
 	}
+	var forward func(int)
+	if !opts.Detach {
+		forward = ForwardSignals()
+	}
 	var relay *ConsoleRelay
 	if !opts.Detach && opts.ConsoleSocket == "" && opts.Console == nil {
 		// Whether a relay is needed depends on process.terminal: Create
@@ -50,12 +54,10 @@ func (r *Runtime) Run(opts RunOptions) (int, error) {
 		}
 		defer relay.Close()
 	}
-	stop := func() {}
-	if !opts.Detach {
-		stop = ForwardSignals(c.Pid)
+	if forward != nil {
+		forward(c.Pid)
 	}
 	if err := c.Start(); err != nil {
-		stop()
 		_ = c.Delete(true)
 		return -1, err
 	}
@@ -63,7 +65,6 @@ func (r *Runtime) Run(opts RunOptions) (int, error) {
 		return 0, nil
 	}
 	code, err := WaitPid(c.Pid)
-	stop()
 	if err != nil {
 		return -1, err
 	}

@@ -46,6 +46,11 @@ type Config struct {
 	// UnshareCgroupns asks init to unshare the cgroup namespace: only now,
 	// inside its cgroup, does the namespace get the right root.
 	UnshareCgroupns bool `json:"unshareCgroupns,omitempty"`
+	// AwaitCgroup is set where the parent moves the process into its
+	// cgroup after sending the config (cgroup v1, where the move waits for
+	// an RCU grace period): init builds the rootfs meanwhile and waits
+	// for MsgCgroup before it unshares the cgroup namespace or execs.
+	AwaitCgroup bool `json:"awaitCgroup,omitempty"`
 	// NewUserns is set when the container has a user namespace of its own.
 	NewUserns bool `json:"newUserns,omitempty"`
 	// Seccomp is a compiled filter (seccomp.Program.MarshalBinary), or nil.
@@ -73,12 +78,16 @@ const (
 	MsgReady = "ready"
 	MsgError = "error"
 	MsgAck   = "ack"
+	// MsgCgroup tells init it is now in its cgroup (see AwaitCgroup).
+	MsgCgroup = "cgroup"
 )
 
 // Channel is the sync socket seen from either side.
 type Channel struct {
 	dec *json.Decoder
 	enc *json.Encoder
+	// inCgroup records, on init's side, that MsgCgroup arrived.
+	inCgroup bool
 }
 
 // NewChannel wraps the sync socket.
@@ -91,6 +100,35 @@ func (c *Channel) Send(v any) error { return c.enc.Encode(v) }
 
 // Recv reads one message; io.EOF means the other side closed.
 func (c *Channel) Recv(v any) error { return c.dec.Decode(v) }
+
+// recvReply reads the parent's next answer, noting a MsgCgroup that may
+// arrive before it.
+func (c *Channel) recvReply(m *Message) error {
+	for {
+		if err := c.dec.Decode(m); err != nil {
+			return err
+		}
+		if m.Type != MsgCgroup {
+			return nil
+		}
+		c.inCgroup = true
+	}
+}
+
+// waitCgroup returns once the parent has said init is in its cgroup.
+func (c *Channel) waitCgroup() error {
+	for !c.inCgroup {
+		var m Message
+		if err := c.dec.Decode(&m); err != nil {
+			return fmt.Errorf("wait to be placed in the cgroup: %w", err)
+		}
+		if m.Type != MsgCgroup {
+			return fmt.Errorf("unexpected message %q while waiting for the cgroup", m.Type)
+		}
+		c.inCgroup = true
+	}
+	return nil
+}
 
 // ErrorFromInit carries the error init reported, as a sentence for users.
 type ErrorFromInit struct{ Msg string }

@@ -85,7 +85,7 @@ func hooksFromInit(cfg *Config, ch *Channel) error {
 		return err
 	}
 	var ack Message
-	if err := ch.Recv(&ack); err != nil {
+	if err := ch.recvReply(&ack); err != nil {
 		return fmt.Errorf("wait for createRuntime hooks: %w", err)
 	}
 	if ack.Type != MsgAck {

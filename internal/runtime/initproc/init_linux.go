@@ -57,9 +57,9 @@ func run(cfg *Config, ch *Channel, syncFD int) error {
 	if spec == nil || spec.Process == nil {
 		return errors.New("process: missing")
 	}
-	if cfg.UnshareCgroupns {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
+	if cfg.UnshareCgroupns && !cfg.AwaitCgroup {
+		if err := unshareCgroupns(); err != nil {
+			return err
 		}
 	}
 	if cfg.Mode == ModeInit && !cfg.SkipRootfs {
@@ -69,6 +69,18 @@ func run(cfg *Config, ch *Channel, syncFD int) error {
 	} else if cfg.Mode == ModeInit {
 		if err := hooksFromInit(cfg, ch); err != nil {
 			return err
+		}
+	}
+	if cfg.AwaitCgroup {
+		// Only cgroup v1 gets here; its cgroup mounts are binds of host
+		// directories, so the rootfs could be built before the move.
+		if err := ch.waitCgroup(); err != nil {
+			return err
+		}
+		if cfg.UnshareCgroupns {
+			if err := unshareCgroupns(); err != nil {
+				return err
+			}
 		}
 	}
 	proc := spec.Process
@@ -171,6 +183,13 @@ func run(cfg *Config, ch *Channel, syncFD int) error {
 	err = unix.Exec(argv0, proc.Args, env)
 	fmt.Fprintf(os.Stderr, "berth: exec %s: %v\n", proc.Args[0], err)
 	os.Exit(127)
+	return nil
+}
+
+func unshareCgroupns() error {
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unshare cgroup namespace: %w", err)
+	}
 	return nil
 }
 
