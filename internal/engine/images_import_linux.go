@@ -55,20 +55,11 @@ func (s *Images) Import(ctx context.Context, r io.Reader, opts ImportOptions) (i
 		platform = image.Normalize(*opts.Platform)
 	}
 
-	st, err := s.Layers()
+	st, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return image.Image{}, err
 	}
-	unlock, err := s.holdLock(ctx)
-	if err != nil {
-		return image.Image{}, err
-	}
-	defer unlock()
-	releaseLease, err := s.cs.Lease(ctx)
-	if err != nil {
-		return image.Image{}, err
-	}
-	defer func() { _ = releaseLease() }()
+	defer done()
 
 	layer, diffID, err := s.storeLayer(ctx, r, ingestRef("import"))
 	if err != nil {

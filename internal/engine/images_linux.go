@@ -130,6 +130,29 @@ func (s *Images) layersIfCreated() (*storage.Store, error) {
 // layer references that no recorded image accounts for yet (a pull, a
 // load, an import in progress), so that reconcile, which takes it
 // exclusively, never takes those references away.
+// beginWrite prepares a pull, load or import: the layer store, the engine
+// lock (shared, so rmi's repair of reference counts waits) and a content
+// lease (so no GC deletes blobs before the image is recorded). done
+// releases both.
+func (s *Images) beginWrite(ctx context.Context) (st *storage.Store, done func(), err error) {
+	if st, err = s.Layers(); err != nil {
+		return nil, nil, err
+	}
+	unlock, err := s.holdLock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	releaseLease, err := s.cs.Lease(ctx)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return st, func() {
+		_ = releaseLease()
+		unlock()
+	}, nil
+}
+
 func (s *Images) holdLock(ctx context.Context) (release func(), err error) {
 	return flockPath(ctx, filepath.Join(s.opts.Root, "engine", "images.lock"), unix.LOCK_SH)
 }

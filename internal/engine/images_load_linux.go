@@ -58,20 +58,11 @@ func (s *Images) LoadDir(ctx context.Context, dir string) ([]Loaded, error) {
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	defer root.Close()
-	st, err := s.Layers()
+	st, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := s.holdLock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	releaseLease, err := s.cs.Lease(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = releaseLease() }()
+	defer done()
 
 	l := &loader{s: s, st: st, root: root}
 	switch {

@@ -43,20 +43,11 @@ func (s *Images) Pull(ctx context.Context, ref string, opts PullOptions) (*PullR
 		return nil, err
 	}
 	r = r.WithDefaultTag()
-	st, err := s.Layers()
+	st, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := s.holdLock(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	releaseLease, err := s.cs.Lease(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = releaseLease() }()
+	defer done()
 
 	var before string
 	if old, err := s.is.Get(ctx, r.String()); err == nil {

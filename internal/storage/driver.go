@@ -6,6 +6,8 @@ package storage
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/archive"
 )
@@ -83,3 +85,12 @@ type unsupportedError struct{ err error }
 func (e unsupportedError) Error() string        { return e.err.Error() }
 func (e unsupportedError) Unwrap() error        { return e.err }
 func (e unsupportedError) Is(target error) bool { return target == ErrUnsupported }
+
+// ValidLayerID refuses ids that are not one plain path element, or that
+// would collide with a driver's own files (dot files); driver names it.
+func ValidLayerID(driver, id string) error {
+	if id == "" || strings.Contains(id, "/") || strings.HasPrefix(id, ".") {
+		return fmt.Errorf("%s: invalid layer id %q", driver, id)
+	}
+	return nil
+}

@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -271,9 +270,4 @@ func destroyTree(path string) error {
 	return subvolDestroy(filepath.Dir(path), filepath.Base(path))
 }
 
-func validID(id string) error {
-	if id == "" || strings.ContainsAny(id, "/") || strings.HasPrefix(id, ".") {
-		return fmt.Errorf("btrfs: invalid layer id %q", id)
-	}
-	return nil
-}
+func validID(id string) error { return storage.ValidLayerID("btrfs", id) }

@@ -350,10 +350,10 @@ func validLink(s string) bool {
 }
 
 func validID(id string) error {
-	if id == "" || id == linkDir || strings.ContainsAny(id, "/") || strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".json") {
+	if id == linkDir || strings.HasSuffix(id, ".json") {
 		return fmt.Errorf("overlay: invalid layer id %q", id)
 	}
-	return nil
+	return storage.ValidLayerID("overlay", id)
 }
 
 func readJSON(path string, v any) error {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/archive"
 	"github.com/berth-dev/berth/internal/storage"
@@ -127,9 +126,4 @@ func (d *Driver) Status() storage.Status {
 // ones interrupted operations left.
 func (d *Driver) Cleanup() error { return nil }
 
-func validID(id string) error {
-	if id == "" || strings.ContainsAny(id, "/") || strings.HasPrefix(id, ".") {
-		return fmt.Errorf("vfs: invalid layer id %q", id)
-	}
-	return nil
-}
+func validID(id string) error { return storage.ValidLayerID("vfs", id) }
