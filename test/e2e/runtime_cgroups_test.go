@@ -82,7 +82,9 @@ func TestRuntimeMemoryLimitOOMKills(t *testing.T) {
 	}
 	// tail keeps the whole newline-free input in memory: 100 MiB > 32 MiB.
 	res := r.exec(id, "sh", "-c", "head -c 100m /dev/zero | tail; echo rc=$?")
-	if strings.TrimSpace(res.stdout) != "rc=137" {
+	// The kernel usually kills tail, which holds the memory; under load it
+	// sometimes picks the shell itself, and exec then exits 137.
+	if strings.TrimSpace(res.stdout) != "rc=137" && !(res.stdout == "" && res.code == 137) {
 		t.Fatalf("allocation past the limit: stdout %q stderr %q code %d, want rc=137 (SIGKILL)", res.stdout, res.stderr, res.code)
 	}
 	if ev := r.stats(id); ev.Data.Memory.OOMKills == 0 {
