@@ -113,7 +113,10 @@ func checkStoreHolds(t *testing.T, e *imageEnv, ref string, layers int) {
 		t.Errorf("images: %v, want %s once", rows, ref)
 	}
 	driver := driverOf(t, e)
-	if recs, dirs := e.storageLayers(driver); recs != layers || dirs != layers {
+	// A directory a killed unpack left is swept by the next storage
+	// operation that looks for debris (checked after prune below), so it
+	// may still be here; a record for it may not.
+	if recs, dirs := e.storageLayers(driver); recs != layers || dirs < layers {
 		t.Errorf("%d layer records and %d %s dirs, want %d", recs, dirs, driver, layers)
 	}
 	if hasEntries(filepath.Join(e.root, "storage", "pending")) {
