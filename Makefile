@@ -4,8 +4,12 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 .PHONY: build test unit e2e bench lint clean
 
+# Static: no dynamic loader on each of the two execs per container start
+# (about 2 ms), and the same binary runs inside containers as --init.
+BUILD_FLAGS ?= -tags osusergo,netgo -ldflags '-extldflags "-static"'
+
 build:
-	$(GO) build -o bin/berth ./cmd/berth
+	$(GO) build $(BUILD_FLAGS) -o bin/berth ./cmd/berth
 	ln -sf berth bin/berth-runtime
 
 # All tests: unit tests next to the code and the end-to-end tests that run

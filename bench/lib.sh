@@ -80,7 +80,7 @@ bench_setup() {
 
 	mkdir -p "$here/.bin"
 	if [ -z "${BERTH:-}" ]; then
-		(cd "$repo" && go build -o "$here/.bin/berth" ./cmd/berth)
+		(cd "$repo" && go build -tags osusergo,netgo -ldflags '-extldflags "-static"' -o "$here/.bin/berth" ./cmd/berth)
 		BERTH=$here/.bin/berth
 	fi
 	BERTH=$(realpath "$BERTH")

@@ -93,7 +93,7 @@ for d in "${host_dirs[@]}"; do
 	if [ -d "$d" ]; then host_dir_was[$d]=1; else host_dir_was[$d]=0; fi
 done
 if [ -z "${BERTH:-}" ]; then
-	(cd "$repo" && go build -o "$here/.bin/berth" ./cmd/berth)
+	(cd "$repo" && go build -tags osusergo,netgo -ldflags '-extldflags "-static"' -o "$here/.bin/berth" ./cmd/berth)
 	BERTH=$here/.bin/berth
 fi
 BERTH=$(realpath "$BERTH")
