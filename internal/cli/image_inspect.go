@@ -31,22 +31,31 @@ func imageInspectCmd(g *globalOptions) *cobra.Command {
 // engine's containers.
 func inspectCmd(g *globalOptions) *cobra.Command {
 	var format, typ string
+	var size bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
 		Short: "Return low-level information on berth objects",
 		Args:  requiresArgs(1, "object"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch typ {
-			case "", "image":
+			case "image":
+				return g.inspectImages(cmd, args, format, "image")
+			case "container":
+				return g.withEngine(func(e *engine.Engine) error {
+					return inspectObjects(e, cmd, args, format, size, "container", false)
+				})
+			case "":
+				return g.withEngine(func(e *engine.Engine) error {
+					return inspectObjects(e, cmd, args, format, size, "object", true)
+				})
 			default:
 				return errdefs.InvalidArgument(fmt.Errorf("%q is not a valid value for --type", typ))
 			}
-			return g.inspectImages(cmd, args, format, "object")
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template: 'json' or a Go template")
 	cmd.Flags().StringVar(&typ, "type", "", "Only inspect objects of the given type")
-	cmd.Flags().BoolP("size", "s", false, "Display total file sizes if the type is container")
+	cmd.Flags().BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
 	return cmd
 }
 

@@ -55,6 +55,7 @@ func Main(args []string) int {
 		return &statusError{code: 125, msg: fmt.Sprintf("%v\nSee '%s --help'.", err, cmd.CommandPath())}
 	})
 	addImageCommands(root, &g)
+	addContainerCommands(root, &g)
 	root.AddCommand(&cobra.Command{
 		Use:                "runtime",
 		Short:              "The OCI runtime, with runc's command line",

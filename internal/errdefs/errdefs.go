@@ -83,3 +83,12 @@ func HTTPStatus(err error) int {
 	}
 	return http.StatusInternalServerError
 }
+
+// WithKind classifies err as k (for errors that crossed a process
+// boundary with their kind).
+func WithKind(k Kind, err error) error {
+	if k == KindUnknown {
+		return err
+	}
+	return wrap(k, err)
+}
