@@ -25,7 +25,7 @@ import (
 )
 
 // monitorIdle is how long a monitor with no container and no client
-// waits before it exits.
+// waits before it exits ($BERTH_MONITOR_IDLE overrides it).
 const monitorIdle = 30 * time.Second
 
 // task is one running container in the monitor.
@@ -76,9 +76,18 @@ func (e *Engine) RunMonitor() error {
 	if err != nil {
 		return err
 	}
+	pidFile := filepath.Join(e.opts.RunRoot, "monitor.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	defer os.Remove(pidFile)
+	idle := monitorIdle
+	if d, err := time.ParseDuration(os.Getenv("BERTH_MONITOR_IDLE")); err == nil && d > 0 {
+		idle = d
+	}
 	m := &monitorState{e: e, tasks: map[string]*task{}}
 	m.adopt()
-	return srv.Serve(m.handle, monitorIdle, m.busy)
+	return srv.Serve(m.handle, idle, m.busy)
 }
 
 func (m *monitorState) busy() bool {

@@ -55,7 +55,7 @@ type Reply struct {
 	Error string `json:"error,omitempty"`
 	// Kind is the errdefs kind of Error, so the CLI can pick exit codes.
 	Kind int `json:"kind,omitempty"`
-	Pid  int    `json:"pid,omitempty"`
+	Pid  int `json:"pid,omitempty"`
 }
 
 // Exit is the container's end, sent to attached and waiting clients.
