@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -58,6 +60,9 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err != nil {
 		return "", errdefs.InvalidArgument(err)
 	}
+	if err := makeWorkdir(rootfs, s.Process); err != nil {
+		return "", fmt.Errorf("working directory of %s: %w", rec.Name, err)
+	}
 	data, err := json.Marshal(s)
 	if err != nil {
 		return "", err
@@ -66,6 +71,25 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 		return "", fmt.Errorf("write config.json of %s: %w", rec.Name, err)
 	}
 	return bundle, nil
+}
+
+// makeWorkdir creates the process's working directory inside rootfs when
+// the image lacks it, owned by the process's user, as docker does.
+func makeWorkdir(rootfs string, p *specs.Process) error {
+	if p == nil || p.Cwd == "" || p.Cwd == "/" {
+		return nil
+	}
+	dir, err := securejoin.SecureJoin(rootfs, p.Cwd)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.Lchown(dir, int(p.User.UID), int(p.User.GID))
 }
 
 // cgroupsPath is where the container's cgroup goes: under

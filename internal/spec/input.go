@@ -40,6 +40,10 @@ type Input struct {
 	// Files are host files bind-mounted over /etc/hostname, /etc/hosts,
 	// /etc/resolv.conf when set (the engine writes them per container).
 	HostnamePath, HostsPath, ResolvConfPath string
+	// ShmPath is a host directory (a tmpfs the engine made) bind-mounted at
+	// /dev/shm, for --ipc shareable and container:NAME; "" gives a private
+	// tmpfs of HostConfig.ShmSize (--ipc private, the default).
+	ShmPath string
 }
 
 // Mount is one resolved mount of the container.
