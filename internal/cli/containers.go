@@ -202,9 +202,13 @@ func runCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return &statusError{code: 125, msg: fmt.Sprintf("berth: %v\n\nRun 'berth run --help' for more information", err)}
 			}
+			pt := engine.NewPhaseTimer()
+			defer pt.Done("cli-run")
 			return g.withEngine(func(e *engine.Engine) error {
+				pt.Mark("open")
 				ctx := cmd.Context()
 				id, err := createContainer(ctx, e, req)
+				pt.Mark("create")
 				if err != nil {
 					return runError("run", err)
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -235,6 +234,9 @@ func dirEmpty(dir string) bool {
 
 // unmountVolumes releases what mountVolumes mounted.
 func (e *Engine) unmountVolumes(rec *store.Container) {
+	if !hasMount(rec, func(m store.MountPoint) bool { return m.Type == volume.TypeVolume }) {
+		return
+	}
 	vs, err := e.Volumes()
 	if err != nil {
 		return
@@ -248,7 +250,7 @@ func (e *Engine) unmountVolumes(rec *store.Container) {
 
 // releaseVolumes removes the container's anonymous volumes when asked.
 func (e *Engine) releaseVolumes(rec *store.Container, removeAnonymous bool) {
-	if !removeAnonymous {
+	if !removeAnonymous || !hasMount(rec, func(m store.MountPoint) bool { return m.Anonymous }) {
 		return
 	}
 	vs, err := e.Volumes()
@@ -263,4 +265,11 @@ func (e *Engine) releaseVolumes(rec *store.Container, removeAnonymous bool) {
 	}
 }
 
-var _ = filepath.Join
+func hasMount(rec *store.Container, match func(store.MountPoint) bool) bool {
+	for _, m := range rec.Mounts {
+		if match(m) {
+			return true
+		}
+	}
+	return false
+}

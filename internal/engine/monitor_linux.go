@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -59,6 +60,9 @@ func (e *Engine) RunMonitor() error {
 	// The monitor holds every container's output; keep its heap small
 	// rather than fast-growing.
 	debug.SetGCPercent(25)
+	// SIGTERM ends the monitor (the CLI's handler would swallow it); its
+	// containers keep running and the next monitor adopts them.
+	signal.Reset(unix.SIGTERM, unix.SIGINT)
 	lockPath := filepath.Join(e.opts.RunRoot, "monitor.lock")
 	fd, err := unix.Open(lockPath, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	if err != nil {
@@ -187,6 +191,8 @@ func (m *monitorState) start(conn *monitor.Conn, req monitor.Request) {
 func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr error) {
 	e := m.e
 	ctx := context.Background()
+	pt := newPhaseTimer()
+	defer pt.done("start")
 	rec, err := e.containers.Get(t.id)
 	if err != nil {
 		return nil, err
@@ -194,7 +200,9 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 	if rec.State.Status == store.StatusRemoving {
 		return nil, errdefs.Conflict(fmt.Errorf("container %s is marked for removal and cannot be started", rec.Name))
 	}
+	pt.mark("record")
 	bundle, err := e.prepare(ctx, rec)
+	pt.mark("prepare")
 	if err != nil {
 		e.cleanupAfterRun(rec)
 		return nil, err
@@ -221,7 +229,9 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 		}
 		return nil, err
 	}
+	pt.mark("stdio")
 	pid, pidStart, err := e.runContainer(rec, bundle, io)
+	pt.mark("runtime")
 	io.closeChildEnds()
 	if err != nil {
 		io.closeAll()
@@ -246,6 +256,7 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 		return nil, err
 	}
 	t.gen = updated.Generation
+	pt.mark("record")
 	return io, nil
 }
 
@@ -254,6 +265,8 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 func (m *monitorState) supervise(t *task) {
 	e := m.e
 	ws, err := monitor.WaitProcess(t.pid)
+	pt := newPhaseTimer()
+	defer pt.done("exit")
 	code, msg := monitor.ExitCode(ws), ""
 	if err != nil {
 		code, msg = 255, err.Error()
@@ -275,13 +288,17 @@ func (m *monitorState) supervise(t *task) {
 	}
 	t.mu.Unlock()
 
+	pt.mark("drain")
 	rec, _ := e.containers.Get(t.id)
 	oom := false
 	if rec != nil {
 		oom = e.deleteRuntimeState(rec)
+		pt.mark("runtime-delete")
 		e.cleanupAfterRun(rec)
+		pt.mark("unmount")
 	}
 	rec = e.recordExit(t.id, t.gen, code, msg, oom)
+	pt.mark("record")
 	exit := monitor.Exit{Code: code, Error: msg}
 	restart := false
 	if rec != nil {
@@ -289,6 +306,7 @@ func (m *monitorState) supervise(t *task) {
 			if err := e.removeStopped(context.Background(), rec, true); err == nil {
 				exit.Removed = true
 			}
+			pt.mark("remove")
 		} else {
 			restart = shouldRestart(rec, code)
 		}

@@ -271,6 +271,10 @@ func (s *Store) ByName(name string) (*Container, error) {
 	return nil, nil
 }
 
+// writeFileAtomic replaces path with data by rename. Not synced: a kill -9
+// cannot lose written data (the page cache keeps it), and container state
+// does not outlive a host crash anyway (the processes are gone); the
+// rename keeps each record whole.
 func writeFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 	if err != nil {
@@ -278,10 +282,6 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
