@@ -54,7 +54,8 @@ func (g *globalOptions) openEngine() (*engine.Engine, error) {
 			StorageDriver: g.storageDriver,
 			Registry:      g.registryOptions(),
 		},
-		RunRoot: g.runRoot,
+		RunRoot:      g.runRoot,
+		CgroupParent: os.Getenv("BERTH_CGROUP_PARENT"),
 	})
 }
 

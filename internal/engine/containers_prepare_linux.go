@@ -41,17 +41,21 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err != nil {
 		return "", err
 	}
+	// --tmpfs mounts are among mounts already (resolveMounts): handing the
+	// spec HostConfig.Tmpfs too would mount each twice.
+	hc := *rec.HostConfig
+	hc.Tmpfs = nil
 	in := spec.Input{
 		ID:          rec.ID,
 		Name:        rec.Name,
 		Rootfs:      rootfs,
 		Image:       rec.ImageConfig,
 		Config:      rec.Config,
-		HostConfig:  rec.HostConfig,
+		HostConfig:  &hc,
 		Mounts:      mounts,
 		Joins:       joins,
 		InitBinary:  e.opts.Binary,
-		CgroupsPath: cgroupsPath(rec),
+		CgroupsPath: cgroupsPath(rec, e.opts.CgroupParent),
 	}
 	if err := e.writeEtcFiles(rec, bundle, &in); err != nil {
 		return "", err
@@ -93,9 +97,12 @@ func makeWorkdir(rootfs string, p *specs.Process) error {
 }
 
 // cgroupsPath is where the container's cgroup goes: under
-// --cgroup-parent, else /berth.
-func cgroupsPath(rec *store.Container) string {
+// --cgroup-parent, else the engine's parent (/berth).
+func cgroupsPath(rec *store.Container, defaultParent string) string {
 	parent := rec.HostConfig.CgroupParent
+	if parent == "" {
+		parent = defaultParent
+	}
 	if parent == "" {
 		parent = "/berth"
 	}

@@ -25,6 +25,9 @@ type Options struct {
 	RunRoot string
 	// Binary is berth's own executable: the monitor and --init run it.
 	Binary string
+	// CgroupParent holds the containers' cgroups unless a container says
+	// otherwise (--cgroup-parent); "/berth" by default.
+	CgroupParent string
 }
 
 // Engine is berth's container engine over one root. Like Images, it holds

@@ -5,6 +5,7 @@ package e2e
 // monitor and fails the test if a mount, cgroup or process is left.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,8 @@ func newEngineEnv(t *testing.T, flags ...string) *engineEnv {
 	t.Helper()
 	ie := newImageEnv(t, flags...)
 	e := &engineEnv{imageEnv: ie, started: time.Now()}
+	// A cgroup parent of its own: what is left under it is this test's.
+	ie.cgroupParent = fmt.Sprintf("/berth-e2e-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
 	// Registered after newImageEnv's leak check, so it runs before it.
 	t.Cleanup(e.cleanup)
 	e.must("import", busyboxTar(t), "bb")
@@ -37,13 +40,18 @@ func (e *engineEnv) cleanup() {
 		}
 	}
 	e.stopMonitor()
-	// Containers of this test: their cgroups were made since it started.
-	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/berth/*")
-	more, _ := filepath.Glob("/sys/fs/cgroup/berth/*")
-	for _, cg := range append(cgs, more...) {
-		if st, err := os.Stat(cg); err == nil && st.IsDir() && len(filepath.Base(cg)) == 64 && st.ModTime().After(e.started) {
-			e.t.Errorf("leaked cgroup: %s", cg)
+	// Every container cgroup of this test is under its own parent, which
+	// must be empty now; the parents go too.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*" + e.cgroupParent)
+	more, _ := filepath.Glob("/sys/fs/cgroup" + e.cgroupParent)
+	for _, p := range append(parents, more...) {
+		ents, _ := os.ReadDir(p)
+		for _, d := range ents {
+			if d.IsDir() {
+				e.t.Errorf("leaked cgroup: %s", filepath.Join(p, d.Name()))
+			}
 		}
+		_ = os.Remove(p)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(e.runRoot, "runtime")); len(ents) > 0 {
 		for _, d := range ents {

@@ -39,6 +39,8 @@ type imageEnv struct {
 	runRoot string
 	// flags go before every command: --storage-driver, for one.
 	flags []string
+	// cgroupParent, when set, holds the containers' cgroups.
+	cgroupParent string
 }
 
 // newImageEnv makes a fresh root under a temporary directory; the test's
@@ -77,6 +79,9 @@ func (e *imageEnv) berthStdin(stdin io.Reader, args ...string) result {
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, stdin
 	// Logins of their own: neither berth's nor docker's of the host.
 	cmd.Env = append(os.Environ(), "BERTH_CONFIG="+e.root+"-config", "DOCKER_CONFIG="+e.root+"-docker-config")
+	if e.cgroupParent != "" {
+		cmd.Env = append(cmd.Env, "BERTH_CGROUP_PARENT="+e.cgroupParent)
+	}
 	err := cmd.Run()
 	res := result{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
