@@ -135,3 +135,56 @@ print_versions() {
 	done
 	echo "kernel: $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
+
+# --- helpers of bench/engine.sh ----------------------------------------------------
+
+# stop_pid PID stops a process: TERM, then KILL after 20 s, and reaps it when
+# it is this shell's child.
+stop_pid() {
+	local pid=$1 i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# mounts_under DIR prints the mount points under DIR (DIR included), deepest
+# first; umount_under DIR unmounts them, lazily.
+mounts_under() {
+	awk -v w="$1" '$5 == w || index($5, w "/") == 1 {print $5}' /proc/self/mountinfo | sort -r
+}
+umount_under() {
+	mounts_under "$1" | xargs -r -n1 umount -l 2>/dev/null || true
+}
+
+# pss_kib PID... prints the processes' summed proportional set size in KiB
+# (/proc/PID/smaps_rollup): shared pages count once over all sharers.
+pss_kib() {
+	local pid kib total=0
+	for pid in "$@"; do
+		kib=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || true
+		total=$((total + ${kib:-0}))
+	done
+	echo "$total"
+}
+
+# bench_stamp prints the line above each table: date and load average.
+bench_stamp() {
+	echo "_$(date -u '+%Y-%m-%d %H:%M:%S UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs_"
+}
+
+# benchtime_md REF turns benchtime's table (stdin, without -title) into a
+# markdown table. Labels may hold spaces: the last six fields are the numbers.
+benchtime_md() {
+	echo "| | runs | median ms | p90 ms | min ms | max ms | median / $1 |"
+	echo "|---|--:|--:|--:|--:|--:|--:|"
+	awk 'NR > 1 && NF >= 7 {
+		label = $1
+		for (i = 2; i <= NF - 6; i++) label = label " " $i
+		printf "| %s | %s | %s | %s | %s | %s | %s |\n", label, $(NF-5), $(NF-4), $(NF-3), $(NF-2), $(NF-1), $NF
+	}'
+}

@@ -44,6 +44,7 @@ func addContainerCommands(root *cobra.Command, g *globalOptions) {
 			return e.RunMonitor()
 		},
 	})
+	addExtraContainerCommands(root, g)
 }
 
 // openEngine opens the engine under --root and --runroot.

@@ -339,19 +339,23 @@ func portCmd(g *globalOptions) *cobra.Command {
 
 func containerInspectCmd(g *globalOptions) *cobra.Command {
 	var format string
-	var size bool
+	var size, isolation bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Display detailed information on one or more containers",
 		Args:  requiresArgs(1, "argument"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withEngine(func(e *engine.Engine) error {
+				if isolation {
+					return inspectIsolation(e, cmd, args, format)
+				}
 				return inspectObjects(e, cmd, args, format, size, "container", false)
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template: 'json' or a Go template")
 	cmd.Flags().BoolVarP(&size, "size", "s", false, "Display total file sizes")
+	isolationFlag(cmd, &isolation)
 	return cmd
 }
 

@@ -31,12 +31,20 @@ func imageInspectCmd(g *globalOptions) *cobra.Command {
 // engine's containers.
 func inspectCmd(g *globalOptions) *cobra.Command {
 	var format, typ string
-	var size bool
+	var size, isolation bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
 		Short: "Return low-level information on berth objects",
 		Args:  requiresArgs(1, "object"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isolation {
+				if typ != "" && typ != "container" {
+					return errdefs.InvalidArgument(fmt.Errorf("--isolation applies to containers, not to --type %s", typ))
+				}
+				return g.withEngine(func(e *engine.Engine) error {
+					return inspectIsolation(e, cmd, args, format)
+				})
+			}
 			switch typ {
 			case "image":
 				return g.inspectImages(cmd, args, format, "image")
@@ -56,6 +64,7 @@ func inspectCmd(g *globalOptions) *cobra.Command {
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template: 'json' or a Go template")
 	cmd.Flags().StringVar(&typ, "type", "", "Only inspect objects of the given type")
 	cmd.Flags().BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
+	isolationFlag(cmd, &isolation)
 	return cmd
 }
 

@@ -18,8 +18,8 @@ func infoCmd(g *globalOptions, use string) *cobra.Command {
 		Short: "Display system-wide information",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withImages(func(s *engine.Images) error {
-				info, err := s.Info(cmd.Context(), engine.InfoOptions{Version: Version, Runtime: "berth"})
+			return g.withEngine(func(e *engine.Engine) error {
+				info, err := e.Info(cmd.Context(), engine.InfoOptions{Version: Version, Runtime: "berth"})
 				if err != nil {
 					return err
 				}

@@ -33,7 +33,7 @@ func runVolumeCmd(t *testing.T, root, stdin string, args ...string) (string, err
 		data, _ := io.ReadAll(outR)
 		done <- string(data)
 	}()
-	cmd := volumeCmd(&globalOptions{root: root})
+	cmd := volumeCmd(&globalOptions{root: root, runRoot: root + "-run"})
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	cmd.SetArgs(args)
 	runErr := cmd.Execute()

@@ -120,6 +120,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ *store.Contai
 	if err := e.containers.Put(rec); err != nil {
 		return nil, nil, err
 	}
+	e.emit("create", rec, nil)
 	return rec, warnings, nil
 }
 

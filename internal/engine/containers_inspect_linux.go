@@ -66,8 +66,16 @@ func EffectiveConfig(rec *store.Container) *container.Config {
 		}
 		cfg.Labels = labels
 	}
-	if cfg.Volumes == nil && len(img.Volumes) > 0 {
-		cfg.Volumes = img.Volumes
+	// The user's volumes (-v /path) and the image's together, as docker.
+	if len(img.Volumes) > 0 {
+		vols := map[string]struct{}{}
+		for k, v := range cfg.Volumes {
+			vols[k] = v
+		}
+		for k, v := range img.Volumes {
+			vols[k] = v
+		}
+		cfg.Volumes = vols
 	}
 	return &cfg
 }

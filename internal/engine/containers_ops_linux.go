@@ -328,6 +328,7 @@ func (e *Engine) signal(rec *store.Container, s unix.Signal) error {
 	if err := unix.Kill(rec.State.Pid, s); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("kill %s: %w", rec.Name, err)
 	}
+	e.emit("kill", rec, map[string]string{"signal": strconv.Itoa(int(s))})
 	if rec.State.Status == store.StatusPaused && (s == unix.SIGKILL || s == unix.SIGTERM) {
 		_ = e.resume(rec)
 	}
@@ -349,7 +350,7 @@ func (e *Engine) stopSignal(rec *store.Container) unix.Signal {
 
 // Stop stops the container: its stop signal, then SIGKILL after timeout
 // (nil: the container's --stop-timeout, else 10 s; negative: forever).
-func (e *Engine) Stop(ctx context.Context, ref string, timeout *int) error {
+func (e *Engine) Stop(ctx context.Context, ref string, timeout *int) (retErr error) {
 	rec, err := e.Get(ref)
 	if err != nil {
 		return err
@@ -367,6 +368,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int) error {
 	if !rec.Running() {
 		return nil
 	}
+	defer func() { e.emitIf(retErr == nil, "stop", rec, nil) }()
 	secs := 10
 	if rec.Config.StopTimeout != nil {
 		secs = *rec.Config.StopTimeout
@@ -480,7 +482,11 @@ func (e *Engine) removeStopped(ctx context.Context, rec *store.Container, volume
 		return err
 	}
 	defer unlock()
-	return e.containers.Delete(rec.ID)
+	if err := e.containers.Delete(rec.ID); err != nil {
+		return err
+	}
+	e.emit("destroy", rec, nil)
+	return nil
 }
 
 // Pause freezes the container's processes.
@@ -505,6 +511,7 @@ func (e *Engine) Pause(ctx context.Context, ref string) error {
 		}
 		return nil
 	})
+	e.emitIf(err == nil, "pause", rec, nil)
 	return err
 }
 
@@ -530,6 +537,7 @@ func (e *Engine) resume(rec *store.Container) error {
 		}
 		return nil
 	})
+	e.emitIf(err == nil, "unpause", rec, nil)
 	return err
 }
 
@@ -579,8 +587,13 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 	} else if other != nil {
 		return errdefs.Conflict(fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other.ID))
 	}
+	old := rec.Name
 	rec.Name = name
-	return e.containers.Put(rec)
+	if err := e.containers.Put(rec); err != nil {
+		return err
+	}
+	e.emit("rename", rec, map[string]string{"oldName": "/" + old})
+	return nil
 }
 
 // ParseSignal reads "KILL", "SIGKILL", "sigkill" or "9".

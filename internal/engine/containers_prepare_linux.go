@@ -64,6 +64,11 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err != nil {
 		return "", errdefs.InvalidArgument(err)
 	}
+	if rec.Runtime != "berth" {
+		// Older crun refuses any version but 1.0.x; the fields used
+		// here are all 1.0's.
+		s.Version = "1.0.2-dev"
+	}
 	if err := makeWorkdir(rootfs, s.Process); err != nil {
 		return "", fmt.Errorf("working directory of %s: %w", rec.Name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -160,29 +161,39 @@ func (e *Engine) resolveMounts(ctx context.Context, rec *store.Container) (_ []s
 			return nil, nil, err
 		}
 	}
-	// The image's VOLUMEs that no mount covers get anonymous volumes.
-	if rec.ImageConfig != nil {
-		dsts := make([]string, 0, len(rec.ImageConfig.Volumes))
-		for dst := range rec.ImageConfig.Volumes {
-			dsts = append(dsts, path.Clean("/"+dst))
+	// The image's VOLUMEs and the user's (-v with only a container path
+	// lands in Config.Volumes) that no mount covers get anonymous volumes.
+	anon := map[string]bool{}
+	if rec.Config != nil {
+		for dst := range rec.Config.Volumes {
+			anon[path.Clean("/"+dst)] = true
 		}
-		sort.Strings(dsts)
-		for _, dst := range dsts {
-			if seen[dst] {
-				continue
-			}
-			s, err := volumes()
-			if err != nil {
-				return nil, nil, err
-			}
-			v, err := s.Create("", nil, nil)
-			if err != nil {
-				return nil, nil, err
-			}
-			if err := add(store.MountPoint{Type: volume.TypeVolume, Name: v.Name, Source: v.Mountpoint, Destination: dst,
-				Driver: "local", RW: true, Anonymous: true}); err != nil {
-				return nil, nil, err
-			}
+	}
+	if rec.ImageConfig != nil {
+		for dst := range rec.ImageConfig.Volumes {
+			anon[path.Clean("/"+dst)] = true
+		}
+	}
+	dsts := make([]string, 0, len(anon))
+	for dst := range anon {
+		dsts = append(dsts, dst)
+	}
+	sort.Strings(dsts)
+	for _, dst := range dsts {
+		if seen[dst] {
+			continue
+		}
+		s, err := volumes()
+		if err != nil {
+			return nil, nil, err
+		}
+		v, err := s.Create("", nil, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := add(store.MountPoint{Type: volume.TypeVolume, Name: v.Name, Source: v.Mountpoint, Destination: dst,
+			Driver: "local", RW: true, Anonymous: true}); err != nil {
+			return nil, nil, err
 		}
 	}
 	return out, warnings, nil
@@ -257,9 +268,14 @@ func (e *Engine) releaseVolumes(rec *store.Container, removeAnonymous bool) {
 	if err != nil {
 		return
 	}
+	// The container's record, deleted after this, still names the
+	// volumes: it must not count as their user.
+	inUse := vs.InUse
+	vs.InUse = func(name string) []string {
+		return slices.DeleteFunc(inUse(name), func(id string) bool { return id == rec.ID })
+	}
 	for _, m := range rec.Mounts {
 		if m.Anonymous {
-			// In use by this container's record still: force.
 			_ = vs.Remove(m.Name, true)
 		}
 	}

@@ -33,11 +33,14 @@ type IsolationReport struct {
 	Running bool   `json:"running"`
 	Pid     int    `json:"pid,omitempty"`
 	// Note explains what is left out, e.g. for a stopped container.
-	Note       string          `json:"note,omitempty"`
-	Namespaces []NamespaceInfo `json:"namespaces,omitempty"`
-	Cgroup     *CgroupInfo     `json:"cgroup,omitempty"`
-	Security   SecurityInfo    `json:"security"`
-	Rootfs     RootfsInfo      `json:"rootfs"`
+	Note string `json:"note,omitempty"`
+	// HostReference says whose namespaces stand for the host's: PID 1's,
+	// or berth's own where PID 1's cannot be read.
+	HostReference string          `json:"hostReference,omitempty"`
+	Namespaces    []NamespaceInfo `json:"namespaces,omitempty"`
+	Cgroup        *CgroupInfo     `json:"cgroup,omitempty"`
+	Security      SecurityInfo    `json:"security"`
+	Rootfs        RootfsInfo      `json:"rootfs"`
 	// Warnings list what could not be read; the rest of the report holds.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -238,10 +241,11 @@ func (e *Engine) liveIsolation(rec *store.Container, r *IsolationReport, h isoHo
 	if err != nil {
 		r.Warnings = append(r.Warnings, err.Error())
 	}
-	hostNS, err := readNamespaces(h.proc, 1)
+	hostNS, ref, err := hostNamespaces(h.proc)
 	if err != nil {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("read the host's namespaces: %v", err))
 	}
+	r.HostReference = ref
 	var peers []peerNS
 	if all, err := e.containers.List(); err == nil {
 		for _, c := range all {
@@ -448,6 +452,29 @@ func readNamespaces(proc string, pid int) (map[string]uint64, error) {
 		out[typ] = ino
 	}
 	return out, errors.Join(errs...)
+}
+
+// hostNamespaces are the host's namespaces: PID 1's, or, where a sandbox
+// hides PID 1's (EACCES even to root), those of berth's own process, which
+// runs in the host's namespaces as a daemonless CLI. ref says which.
+func hostNamespaces(proc string) (ns map[string]uint64, ref string, err error) {
+	ns, err = readNamespaces(proc, 1)
+	if err == nil && len(ns) > 0 {
+		return ns, "pid 1", nil
+	}
+	self, serr := readNamespaces(proc, os.Getpid())
+	if serr != nil {
+		return ns, "pid 1", errors.Join(err, serr)
+	}
+	if ns == nil {
+		ns = map[string]uint64{}
+	}
+	for typ, ino := range self {
+		if _, ok := ns[typ]; !ok {
+			ns[typ] = ino
+		}
+	}
+	return ns, "berth's own namespaces (pid 1's are not readable)", nil
 }
 
 // parseNSLink reads the inode out of a namespace link, "net:[4026531840]".

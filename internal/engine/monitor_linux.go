@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,6 +257,7 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 		return nil, err
 	}
 	t.gen = updated.Generation
+	e.emit("start", updated, nil)
 	pt.mark("record")
 	return io, nil
 }
@@ -298,6 +300,7 @@ func (m *monitorState) supervise(t *task) {
 		pt.mark("unmount")
 	}
 	rec = e.recordExit(t.id, t.gen, code, msg, oom)
+	e.emit("die", rec, map[string]string{"exitCode": strconv.Itoa(code)})
 	pt.mark("record")
 	exit := monitor.Exit{Code: code, Error: msg}
 	restart := false
@@ -527,26 +530,22 @@ func (e *Engine) runContainer(rec *store.Container, bundle string, tio *taskIO) 
 	}
 	root := filepath.Join(e.opts.RunRoot, "runtime-"+filepath.Base(bin))
 	pidFile := filepath.Join(bundle, "init.pid")
-	args := []string{"--root", root, "create", "--bundle", bundle, "--pid-file", pidFile}
-	var sockPath string
+	logFile := filepath.Join(bundle, "runtime.log")
+	_ = os.Remove(logFile)
+	args := []string{"--root", root, "--log", logFile, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pidFile}
 	if tio.consoleListener != nil {
-		sockPath = tio.consoleListener.Addr().String()
-		args = append(args, "--console-socket", sockPath)
+		args = append(args, "--console-socket", tio.consoleListener.Addr().String())
 	}
 	args = append(args, rec.ID)
 	cmd := exec.Command(bin, args...)
-	cmd.Stdin, cmd.Stdout = tio.child[0], tio.child[1]
-	var errBuf strings.Builder
-	if tio.child[2] != nil {
-		cmd.Stderr = io.MultiWriter(tio.child[2], &errBuf)
-	} else {
-		cmd.Stderr = &errBuf
-	}
+	// Files, not writers: the runtime's init inherits them, and os/exec
+	// would wait for the init to close a pipe of its own.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tio.child[0], tio.child[1], tio.child[2]
 	if tio.consoleListener != nil {
 		go tio.acceptConsole()
 	}
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("%s create: %s", filepath.Base(bin), strings.TrimSpace(lastLine(errBuf.String(), err)))
+		return 0, 0, fmt.Errorf("%s create: %s", filepath.Base(bin), runtimeLogError(logFile, err))
 	}
 	data, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -568,6 +567,25 @@ func (e *Engine) runContainer(rec *store.Container, bundle string, tio *taskIO) 
 	}
 	start, _ := pidStartTime(pid)
 	return pid, start, nil
+}
+
+// runtimeLogError is the last error a runc-like runtime logged.
+func runtimeLogError(path string, err error) string {
+	data, _ := os.ReadFile(path)
+	msg := ""
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var entry struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && (entry.Level == "error" || entry.Level == "fatal") {
+			msg = entry.Msg
+		}
+	}
+	if msg == "" {
+		return err.Error()
+	}
+	return msg
 }
 
 func lastLine(s string, err error) string {

@@ -113,8 +113,13 @@ func WaitProcess(pid int) (unix.WaitStatus, error) {
 	}
 	var ws unix.WaitStatus
 	var werr error
-	err = rc.Read(func(uintptr) bool {
+	err = rc.Read(func(pfd uintptr) bool {
 		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if errors.Is(err, unix.ECHILD) && !pidfdReadable(pfd) {
+			// Not our child and still running: Read calls this once
+			// before waiting, so wait for the pidfd to say it exited.
+			return false
+		}
 		if err != nil {
 			werr = err
 			return true
@@ -133,6 +138,13 @@ func WaitProcess(pid int) (unix.WaitStatus, error) {
 		return 0, werr
 	}
 	return ws, nil
+}
+
+// pidfdReadable reports whether pidfd's process has exited.
+func pidfdReadable(pidfd uintptr) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
 }
 
 var errNotChild = errors.New("process is not the monitor's child: exit status unknown")

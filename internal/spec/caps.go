@@ -19,22 +19,21 @@ func DefaultCapabilities() []string {
 	}
 }
 
-// allCapabilities lists every capability up to last (the kernel's), capped
-// at those berth can name.
-func allCapabilities(last caps.Cap) []string {
-	if last > caps.MaxKnown {
-		last = caps.MaxKnown
-	}
-	return caps.All(last).Names()
+// allCapabilities lists the capabilities in avail that berth can name.
+func allCapabilities(avail caps.Set) []string {
+	return (avail & caps.All(caps.MaxKnown)).Names()
 }
 
 // capabilityList applies --cap-add and --cap-drop to docker's defaults the
 // way docker does: names in any case, with or without "CAP_"; "ALL" in
 // --cap-add grants everything the kernel has except what is dropped, "ALL"
 // in --cap-drop keeps only what is added. Privileged gets everything.
-func capabilityList(add, drop []string, privileged bool, last caps.Cap) ([]string, error) {
+// "Everything" is avail's answer: what the kernel has and berth itself
+// holds, as docker, so that it works where berth runs with fewer
+// capabilities (in a container, say).
+func capabilityList(add, drop []string, privileged bool, avail func() caps.Set) ([]string, error) {
 	if privileged {
-		return allCapabilities(last), nil
+		return allCapabilities(avail()), nil
 	}
 	adds, err := normalizeCaps(add)
 	if err != nil {
@@ -47,7 +46,7 @@ func capabilityList(add, drop []string, privileged bool, last caps.Cap) ([]strin
 	var out []string
 	switch {
 	case slices.Contains(adds, "ALL"):
-		for _, c := range allCapabilities(last) {
+		for _, c := range allCapabilities(avail()) {
 			if !slices.Contains(drops, c) {
 				out = append(out, c)
 			}

@@ -13,13 +13,12 @@ import (
 // defaultDeviceRules are docker's device cgroup rules for a container that
 // is not privileged: deny everything, then allow the devices every
 // container has, and mknod of any device (CAP_MKNOD is a default); using a
-// device needs its own rule. FUSE is denied explicitly, as docker does.
+// device needs its own rule. (No explicit deny after the mknod wildcards:
+// runc's cgroup v1 device emulation refuses to punch such a hole.)
 func defaultDeviceRules() []specs.LinuxDeviceCgroup {
 	allow := func(typ string, major, minor int64) specs.LinuxDeviceCgroup {
 		return specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"}
 	}
-	fuse := allow("c", 10, 229)
-	fuse.Allow = false
 	return []specs.LinuxDeviceCgroup{
 		{Allow: false, Access: "rwm"},
 		{Allow: true, Type: "c", Access: "m"},
@@ -32,7 +31,6 @@ func defaultDeviceRules() []specs.LinuxDeviceCgroup {
 		allow("c", 5, 1), // /dev/console
 		{Allow: true, Type: "c", Major: ptr(int64(136)), Access: "rwm"}, // /dev/pts/*
 		allow("c", 5, 2), // /dev/ptmx
-		fuse,
 	}
 }
 

@@ -23,6 +23,9 @@ type host struct {
 	numCPU   func() int
 	cgroupV2 func() bool
 	lastCap  func() caps.Cap
+	// bounding is berth's own bounding set, which no container can exceed;
+	// nil: no limit.
+	bounding func() caps.Set
 	hostname func() (string, error)
 	devRoot  string // the host's /dev, for privileged containers
 }
@@ -33,7 +36,14 @@ var realHost = host{
 		mode, err := cgroups.Mode("")
 		return err == nil && mode == cgroups.ModeV2
 	},
-	lastCap:  caps.LastCap,
+	lastCap: caps.LastCap,
+	bounding: func() caps.Set {
+		c, err := caps.Current(0)
+		if err != nil {
+			return ^caps.Set(0)
+		}
+		return c.Bounding
+	},
 	hostname: os.Hostname,
 	devRoot:  "/dev",
 }
@@ -100,7 +110,7 @@ func generate(in Input, h host) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	capList, err := capabilityList(hc.CapAdd, hc.CapDrop, hc.Privileged, h.lastCap())
+	capList, err := capabilityList(hc.CapAdd, hc.CapDrop, hc.Privileged, h.availableCaps)
 	if err != nil {
 		return nil, err
 	}
@@ -305,4 +315,14 @@ func rootfsPropagation(mounts []specs.Mount) string {
 		}
 	}
 	return p
+}
+
+// availableCaps is what "all capabilities" means here: the kernel's, less
+// those berth itself lacks.
+func (h host) availableCaps() caps.Set {
+	s := caps.All(h.lastCap())
+	if h.bounding != nil {
+		s &= h.bounding()
+	}
+	return s
 }

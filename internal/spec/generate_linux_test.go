@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/linux/caps"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -198,6 +199,8 @@ func TestCommand(t *testing.T) {
 		{name: "no image", cmd: []string{"ls"}, want: []string{"ls"}},
 		{name: "nothing", img: &image.RunConfig{}, err: "no command specified"},
 		{name: "empty entrypoint, no cmd", img: &image.RunConfig{Entrypoint: []string{"/e"}}, entrypoint: []string{}, err: "no command specified"},
+		{name: `--entrypoint "" with cmd`, img: img, entrypoint: []string{""}, cmd: []string{"ls"}, want: []string{"ls"}},
+		{name: `--entrypoint "" drops the image's cmd`, img: img, entrypoint: []string{""}, err: "no command specified"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,7 +396,7 @@ func TestCapabilities(t *testing.T) {
 		}
 		return out
 	}
-	all := allCapabilities(fakeHost().lastCap())
+	all := allCapabilities(fakeHost().availableCaps())
 	tests := []struct {
 		name      string
 		add, drop []string
@@ -445,6 +448,13 @@ func TestPrivileged(t *testing.T) {
 	s := mustGenerate(t, in, fakeHost())
 	if got := s.Process.Capabilities.Bounding; len(got) != int(fakeHost().lastCap())+1 || !slices.Contains(got, "CAP_CHOWN") {
 		t.Errorf("privileged caps = %q, want all", got)
+	}
+	// Where berth itself lacks one (CAP_SYS_RESOURCE = 24, here), all is
+	// all but that one: asking for it would make capset fail.
+	h := fakeHost()
+	h.bounding = func() caps.Set { return caps.All(caps.MaxKnown).Without(24) }
+	if got := mustGenerate(t, in, h).Process.Capabilities.Permitted; len(got) != int(caps.MaxKnown) || slices.Contains(got, "CAP_SYS_RESOURCE") {
+		t.Errorf("privileged caps without CAP_SYS_RESOURCE in the bounding set = %q", got)
 	}
 	if s.Linux.Seccomp != nil {
 		t.Errorf("privileged has a seccomp profile")

@@ -34,6 +34,10 @@ func command(cfg *container.Config, img *image.RunConfig) ([]string, error) {
 			entrypoint = img.Entrypoint
 		}
 	}
+	// [""] is how --entrypoint "" reaches us: no entrypoint at all.
+	if len(entrypoint) == 1 && entrypoint[0] == "" {
+		entrypoint = nil
+	}
 	if len(entrypoint) == 0 && len(cmd) == 0 {
 		return nil, errdefs.InvalidArgument(errors.New("no command specified"))
 	}

@@ -94,12 +94,10 @@ func resources(r *container.Resources, numCPU int) (*specs.LinuxResources, error
 		out.CPU = &cpu
 	}
 
-	if r.PidsLimit != nil {
-		// 0 and negative mean unlimited in docker's API; -1 in the spec.
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		// 0 and negative mean unlimited in docker's API: a new cgroup's
+		// default. (crun writes a -1 limit to v1's pids.max, which refuses it.)
 		v := *r.PidsLimit
-		if v <= 0 {
-			v = -1
-		}
 		out.Pids = &specs.LinuxPids{Limit: &v}
 	}
 	if r.BlkioWeight != 0 {
