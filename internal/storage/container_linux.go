@@ -110,7 +110,7 @@ func (s *Store) RemoveContainerLayer(id string) error {
 	if err := os.Remove(mnt); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove container layer %s: %w", id, err)
 	}
-	if err := s.writePending(c.CacheID, pending{}); err != nil {
+	if err := s.writePendingUnsynced(c.CacheID, pending{}); err != nil {
 		return fmt.Errorf("remove container layer %s: %w", id, err)
 	}
 	if err := os.Remove(s.containerPath(id)); err != nil {
