@@ -483,7 +483,10 @@ for e in "${engines[@]}"; do
 	n=$(running "$e")
 	note=
 	[ "$n" = "$M" ] || note=" (only $n of $M running)"
-	sleep 2 # let the monitors settle after their start
+	# Idle means idle: every engine gets the same 5 s to settle after the
+	# last start before its memory is read (berth's monitor trims itself
+	# after 2 s without clients).
+	sleep 5
 	case $e in
 	berth)
 		pids=$(berth_pids)

@@ -40,7 +40,17 @@ func Listen(sock string) (*Server, error) {
 func (s *Server) Serve(handle Handler, idle time.Duration, busy func() bool) error {
 	go func() {
 		quietSince := time.Now()
-		for range time.Tick(idle / 4) {
+		lastActive := time.Now()
+		trimmed := false
+		for range time.Tick(min(idle/4, 2*time.Second)) {
+			if s.clients.Load() > 0 {
+				lastActive, trimmed = time.Now(), false
+			} else if !trimmed && time.Since(lastActive) >= 2*time.Second {
+				// No client for a while: the containers it holds
+				// are idle, and so is the monitor.
+				Trim()
+				trimmed = true
+			}
 			if s.clients.Load() > 0 || busy() {
 				quietSince = time.Now()
 				continue
