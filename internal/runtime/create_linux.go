@@ -283,9 +283,9 @@ func withDefaultDevices(linux *specs.Linux) *specs.LinuxResources {
 	}
 	// /dev/pts/*: a nil minor is the wildcard.
 	res.Devices = append(res.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: ptr(int64(136)), Access: "rwm"})
-	for _, d := range linux.Devices {
-		res.Devices = append(res.Devices, allow(d.Type, d.Major, d.Minor))
-	}
+	// linux.devices only makes nodes; access to them is what the spec's
+	// resources.devices rules grant (docker adds one per --device, with
+	// its permissions), as runc does.
 	return res
 }
 

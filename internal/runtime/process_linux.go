@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -41,6 +42,9 @@ type launch struct {
 	onHooks func(pid int) error
 }
 
+// forkMu serializes the spawn of init and exec processes in one process.
+var forkMu sync.Mutex
+
 // started is a process that reached "ready".
 type started struct {
 	pid int
@@ -72,7 +76,20 @@ func start(l *launch) (_ *started, retErr error) {
 		extra = append(extra, l.console)
 	}
 	l.cfg.PreserveFDs = len(l.preserve)
-	exe, err := sealedExecutable(3 + len(extra))
+	// Above every slot the child's fork code may use: it first moves each
+	// fd that sits below its target to len(fds), len(fds)+1, ... (one more
+	// for its own pipe), which would clobber an fd placed just above.
+	// One start at a time per process from here to the fork: concurrent
+	// starts in one process (the engine's monitor) otherwise fail now and
+	// then to exec the sealed binary (EACCES), seen 1 in ~100 starts.
+	forkMu.Lock()
+	forkLocked := true
+	defer func() {
+		if forkLocked {
+			forkMu.Unlock()
+		}
+	}()
+	exe, err := sealedExecutable(2*(3+len(extra)) + 2)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +140,10 @@ func start(l *launch) (_ *started, retErr error) {
 		}
 	}
 	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	forkMu.Unlock()
+	forkLocked = false
+	if err != nil {
 		childSock.Close()
 		return nil, fmt.Errorf("start init process: %w", err)
 	}
