@@ -83,7 +83,7 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 }
 
 // makeWorkdir creates the process's working directory inside rootfs when
-// the image lacks it, owned by the process's user, as docker does.
+// the image lacks it, owned by root, as docker does.
 func makeWorkdir(rootfs string, p *specs.Process) error {
 	if p == nil || p.Cwd == "" || p.Cwd == "/" {
 		return nil
@@ -95,10 +95,7 @@ func makeWorkdir(rootfs string, p *specs.Process) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return os.Lchown(dir, int(p.User.UID), int(p.User.GID))
+	return os.MkdirAll(dir, 0o755)
 }
 
 // cgroupsPath is where the container's cgroup goes: under
