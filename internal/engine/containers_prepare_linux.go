@@ -21,11 +21,15 @@ import (
 // volumes mounted, the per-container /etc files written and config.json
 // generated. It returns the bundle directory.
 func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, error) {
+	pt := newPhaseTimer()
+	defer pt.done("prepare")
 	st, err := e.images.Layers()
 	if err != nil {
 		return "", err
 	}
+	pt.mark("layers")
 	rootfs, err := st.Mount(rec.ID)
+	pt.mark("mount")
 	if err != nil {
 		return "", fmt.Errorf("mount rootfs of %s: %w", rec.Name, err)
 	}
@@ -37,6 +41,7 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err != nil {
 		return "", err
 	}
+	pt.mark("volumes")
 	joins, err := e.namespaceJoins(rec.HostConfig)
 	if err != nil {
 		return "", err
@@ -60,7 +65,9 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err := e.writeEtcFiles(rec, bundle, &in); err != nil {
 		return "", err
 	}
+	pt.mark("etc")
 	s, err := spec.Generate(in)
+	pt.mark("generate")
 	if err != nil {
 		return "", errdefs.InvalidArgument(err)
 	}
@@ -76,9 +83,11 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err != nil {
 		return "", err
 	}
+	pt.mark("workdir+marshal")
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return "", fmt.Errorf("write config.json of %s: %w", rec.Name, err)
 	}
+	pt.mark("write")
 	return bundle, nil
 }
 
