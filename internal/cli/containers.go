@@ -93,10 +93,12 @@ func runError(cmdName string, err error) error {
 	}
 	code := 125
 	msg := err.Error()
+	lower := strings.ToLower(msg)
 	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+	case strings.Contains(lower, "executable file not found"), strings.Contains(lower, "not found in $path"),
+		strings.Contains(lower, "no such file or directory"):
 		code = 127
-	case strings.Contains(msg, "permission denied"):
+	case strings.Contains(lower, "permission denied"):
 		code = 126
 	}
 	if errdefs.Is(err, errdefs.KindInvalidArgument) || errdefs.Is(err, errdefs.KindConflict) || errdefs.Is(err, errdefs.KindNotFound) {

@@ -239,7 +239,9 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 		return nil, err
 	}
 	t.pid = pid
-	t.stdin = io.stdin
+	if io.stdin != nil { // a nil *os.File would make a non-nil interface
+		t.stdin = io.stdin
+	}
 	if io.console != nil {
 		t.console = io.console
 		if width > 0 && height > 0 {
