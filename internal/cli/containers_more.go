@@ -114,8 +114,12 @@ func execCmd(g *globalOptions) *cobra.Command {
 					}
 				}
 			}
+			pt := engine.NewPhaseTimer()
+			defer pt.Done("cli-exec")
 			return g.withEngine(func(e *engine.Engine) error {
+				pt.Mark("open")
 				code, err := e.Exec(cmd.Context(), args[0], o)
+				pt.Mark("exec")
 				if err != nil {
 					if errdefs.Is(err, errdefs.KindNotFound) || errdefs.Is(err, errdefs.KindConflict) {
 						return fmt.Errorf("Error response from daemon: %w", err)

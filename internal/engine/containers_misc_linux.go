@@ -178,7 +178,10 @@ type ExecOptions struct {
 // Exec runs a command in the running container, with this process's stdio,
 // and returns its exit code (0 at once with Detach).
 func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, error) {
+	pt := newPhaseTimer()
+	defer pt.done("exec")
 	rec, err := e.Get(ref)
+	pt.mark("find")
 	if err != nil {
 		return 0, err
 	}
@@ -195,6 +198,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	pt.mark("load")
 	proc := c.ProcessFromArgs(o.Cmd, o.Tty)
 	proc.Env = append(proc.Env, o.Env...)
 	if o.WorkingDir != "" {
@@ -234,6 +238,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, erro
 		forward = runtime.ForwardSignals()
 	}
 	pid, err := c.Exec(opts)
+	pt.mark("spawn")
 	if err != nil {
 		if relay != nil {
 			relay.Close()
@@ -252,7 +257,9 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, erro
 	if forward != nil {
 		forward(pid)
 	}
-	return runtime.WaitPid(pid)
+	code, err := runtime.WaitPid(pid)
+	pt.mark("wait")
+	return code, err
 }
 
 func (e *Engine) execExternal(ctx context.Context, rec *store.Container, o ExecOptions) (int, error) {

@@ -592,6 +592,7 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 	if err := e.containers.Put(rec); err != nil {
 		return err
 	}
+	e.containers.ForgetName(old, rec.ID)
 	e.emit("rename", rec, map[string]string{"oldName": "/" + old})
 	return nil
 }

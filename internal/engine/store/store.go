@@ -165,7 +165,61 @@ func (s *Store) Put(c *Container) error {
 	if err != nil {
 		return fmt.Errorf("save container %s: %w", c.ID, err)
 	}
-	return writeFileAtomic(s.recordPath(c.ID), data)
+	if err := writeFileAtomic(s.recordPath(c.ID), data); err != nil {
+		return err
+	}
+	s.linkName(c.Name, c.ID)
+	return nil
+}
+
+// The name index: .names/NAME is a symlink to the ID, so that commands
+// given a name find the record without reading every record. It is a
+// hint: a lookup checks the record it points to, and falls back to a scan.
+func (s *Store) namePath(name string) string { return filepath.Join(s.dir, ".names", name) }
+
+func (s *Store) linkName(name, id string) {
+	if name == "" {
+		return
+	}
+	if cur, err := os.Readlink(s.namePath(name)); err == nil && cur == id {
+		return
+	}
+	_ = os.MkdirAll(filepath.Join(s.dir, ".names"), 0o700)
+	tmp := s.namePath("." + name + ".tmp-" + id[:min(12, len(id))])
+	_ = os.Remove(tmp)
+	if os.Symlink(id, tmp) == nil {
+		if os.Rename(tmp, s.namePath(name)) != nil {
+			_ = os.Remove(tmp)
+		}
+	}
+}
+
+// ForgetName drops name from the index if it names id (after a rename).
+func (s *Store) ForgetName(name, id string) { s.unlinkName(name, id) }
+
+func (s *Store) unlinkName(name, id string) {
+	if name == "" {
+		return
+	}
+	if cur, err := os.Readlink(s.namePath(name)); err == nil && cur == id {
+		_ = os.Remove(s.namePath(name))
+	}
+}
+
+// byNameIndex resolves name through the index, or returns nil.
+func (s *Store) byNameIndex(name string) *Container {
+	if name == "" || strings.ContainsAny(name, "/") || strings.HasPrefix(name, ".") {
+		return nil
+	}
+	id, err := os.Readlink(s.namePath(name))
+	if err != nil {
+		return nil
+	}
+	c, err := s.Get(id)
+	if err != nil || c.Name != name {
+		return nil
+	}
+	return c
 }
 
 // Update reads, changes and writes id's record under the lock.
@@ -187,6 +241,9 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Container) error
 
 // Delete removes id's record and directory. Call it with the lock held.
 func (s *Store) Delete(id string) error {
+	if c, err := s.Get(id); err == nil {
+		s.unlinkName(c.Name, id)
+	}
 	// The record goes first, atomically; the rest of the directory is
 	// debris a later List ignores if this is interrupted.
 	if err := os.Remove(s.recordPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -233,6 +290,9 @@ func (s *Store) Find(ref string) (*Container, error) {
 		if c, err := s.Get(ref); err == nil {
 			return c, nil
 		}
+	}
+	if c := s.byNameIndex(ref); c != nil {
+		return c, nil
 	}
 	all, err := s.List()
 	if err != nil {
