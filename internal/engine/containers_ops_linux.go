@@ -469,6 +469,7 @@ func (e *Engine) removeStopped(ctx context.Context, rec *store.Container, volume
 	}
 	// What a crash may have left: the runtime's state, mounts.
 	e.deleteRuntimeState(rec)
+	e.unmountShm(rec)
 	e.unmountRootfs(rec)
 	if st, err := e.images.Layers(); err == nil {
 		if err := st.RemoveContainerLayer(rec.ID); err != nil && !errdefs.Is(err, errdefs.KindNotFound) {

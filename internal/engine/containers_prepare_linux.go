@@ -11,10 +11,12 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/spec"
+	"github.com/berth-dev/berth/internal/storage"
 )
 
 // prepare gets container rec ready for its runtime: the rootfs mounted,
@@ -65,6 +67,9 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err := e.writeEtcFiles(rec, bundle, &in); err != nil {
 		return "", err
 	}
+	if in.ShmPath, err = e.shmFor(rec); err != nil {
+		return "", err
+	}
 	pt.mark("etc")
 	s, err := spec.Generate(in)
 	pt.mark("generate")
@@ -105,6 +110,50 @@ func makeWorkdir(rootfs string, p *specs.Process) error {
 		return nil
 	}
 	return os.MkdirAll(dir, 0o755)
+}
+
+// shmFor gives a shareable container its own /dev/shm tmpfs in its
+// bundle, which containers joining its IPC namespace bind too, as docker
+// does; "" leaves the spec's private /dev/shm.
+func (e *Engine) shmFor(rec *store.Container) (string, error) {
+	mode := string(rec.HostConfig.IpcMode)
+	if ref, ok := strings.CutPrefix(mode, "container:"); ok {
+		donor, err := e.containers.Find(ref)
+		if err != nil {
+			return "", errdefs.InvalidArgument(err)
+		}
+		shm := filepath.Join(e.bundleDir(donor.ID), "shm")
+		if mounted, _ := storage.IsMountPoint(shm); !mounted {
+			return "", errdefs.InvalidArgument(fmt.Errorf("cannot join IPC of container %s: non-shareable IPC (hint: use IpcMode:shareable for the donor container)", ref))
+		}
+		return shm, nil
+	}
+	if mode != "shareable" {
+		return "", nil
+	}
+	shm := filepath.Join(e.bundleDir(rec.ID), "shm")
+	if mounted, _ := storage.IsMountPoint(shm); mounted {
+		return shm, nil
+	}
+	if err := os.MkdirAll(shm, 0o1777); err != nil {
+		return "", err
+	}
+	size := rec.HostConfig.ShmSize
+	if size <= 0 {
+		size = spec.DefaultShmSize
+	}
+	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, fmt.Sprintf("mode=1777,size=%d", size)); err != nil {
+		return "", fmt.Errorf("mount /dev/shm of %s: %w", rec.Name, err)
+	}
+	return shm, nil
+}
+
+// unmountShm unmounts a shareable container's /dev/shm.
+func (e *Engine) unmountShm(rec *store.Container) {
+	shm := filepath.Join(e.bundleDir(rec.ID), "shm")
+	if mounted, _ := storage.IsMountPoint(shm); mounted {
+		_ = unix.Unmount(shm, unix.MNT_DETACH)
+	}
 }
 
 // cgroupsPath is where the container's cgroup goes: under

@@ -639,6 +639,7 @@ func (e *Engine) deleteRuntimeState(rec *store.Container) (oomKilled bool) {
 // cleanupAfterRun unmounts what prepare mounted.
 func (e *Engine) cleanupAfterRun(rec *store.Container) {
 	e.unmountVolumes(rec)
+	e.unmountShm(rec)
 	e.unmountRootfs(rec)
 }
 

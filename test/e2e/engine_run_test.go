@@ -85,3 +85,22 @@ func TestEngineDetachedLifecycle(t *testing.T) {
 		t.Fatalf("rm -f left: %q", out)
 	}
 }
+
+// --ipc shareable / container:NAME share the IPC namespace and /dev/shm.
+func TestEngineSharedIPC(t *testing.T) {
+	e := newEngineEnv(t)
+	e.must("run", "-d", "--name", "donor", "--ipc", "shareable", "bb", "sh", "-c", "echo shared > /dev/shm/x; exec sleep 100")
+	waitFor(t, func() bool { return e.berth("exec", "donor", "cat", "/dev/shm/x").stdout == "shared\n" })
+	if got := e.run("--ipc", "container:donor", "bb", "cat", "/dev/shm/x"); got != "shared\n" {
+		t.Errorf("joined /dev/shm: %q", got)
+	}
+	donorNS := e.must("exec", "donor", "readlink", "/proc/self/ns/ipc")
+	if got := e.run("--ipc", "container:donor", "bb", "readlink", "/proc/self/ns/ipc"); got != donorNS {
+		t.Errorf("ipc namespace %q, donor's %q", got, donorNS)
+	}
+	e.must("run", "-d", "--name", "private", "bb", "sleep", "100")
+	res := e.berth("run", "--rm", "--ipc", "container:private", "bb", "true")
+	if res.code != 125 || !strings.Contains(res.stderr, "non-shareable IPC") {
+		t.Errorf("joining a private IPC: %d %s", res.code, res.stderr)
+	}
+}
