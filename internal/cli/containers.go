@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/registry"
@@ -157,7 +158,11 @@ func createContainer(ctx context.Context, e *engine.Engine, req *createRequest) 
 	if err := ensureImage(ctx, e, req.Image, req.Pull, req.Quiet); err != nil {
 		return "", err
 	}
-	rec, warnings, err := e.Create(ctx, engine.CreateRequest{Name: req.Name, Config: req.Config, HostConfig: req.HostConfig})
+	cr := engine.CreateRequest{Name: req.Name, Config: req.Config, HostConfig: req.HostConfig}
+	if req.IPv4Address.IsValid() || len(req.Aliases) > 0 || req.MacAddress != "" {
+		cr.Networking = &store.Networking{IP: req.IPv4Address, Aliases: req.Aliases, MAC: req.MacAddress}
+	}
+	rec, warnings, err := e.Create(ctx, cr)
 	for _, w := range warnings {
 		fmt.Fprintf(os.Stderr, "WARNING: %s\n", w)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -328,12 +329,42 @@ func portCmd(g *globalOptions) *cobra.Command {
 		Args:  requiresArgs(1, "argument"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withEngine(func(e *engine.Engine) error {
-				rec, err := e.Get(args[0])
+				info, err := e.Inspect(cmd.Context(), args[0], false)
 				if err != nil {
 					return err
 				}
+				var keys []string
+				byKey := map[string][]string{}
+				for p, bindings := range info.NetworkSettings.Ports {
+					for _, b := range bindings {
+						host := b.HostIP.String()
+						if b.HostIP.Is6() {
+							host = "[" + host + "]"
+						}
+						if len(byKey[p.String()]) == 0 {
+							keys = append(keys, p.String())
+						}
+						byKey[p.String()] = append(byKey[p.String()], host+":"+b.HostPort)
+					}
+				}
+				sort.Strings(keys)
 				if len(args) > 1 {
-					return fmt.Errorf("Error: No public port '%s' published for %s", args[1], rec.Name)
+					want := args[1]
+					if !strings.Contains(want, "/") {
+						want += "/tcp"
+					}
+					if len(byKey[want]) == 0 {
+						return fmt.Errorf("No public port '%s' published for %s", want, strings.TrimPrefix(info.Name, "/"))
+					}
+					for _, h := range byKey[want] {
+						fmt.Println(h)
+					}
+					return nil
+				}
+				for _, k := range keys {
+					for _, h := range byKey[k] {
+						fmt.Printf("%s -> %s\n", k, h)
+					}
 				}
 				return nil
 			})

@@ -19,6 +19,8 @@ type CreateRequest struct {
 	Name       string
 	Config     *container.Config
 	HostConfig *container.HostConfig
+	// Networking is --ip, --network-alias and --mac-address.
+	Networking *store.Networking
 }
 
 // Create makes a container from req.Config.Image: its record, its
@@ -78,6 +80,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (_ *store.Contai
 		State:       store.State{Status: store.StatusCreated},
 		Driver:      st.Driver().Name(),
 		Runtime:     runtimeName,
+		Networking:  req.Networking,
 	}
 	if hc.LogConfig.Type == "json-file" {
 		rec.LogPath = filepath.Join(e.containers.Dir(id), id+"-json.log")

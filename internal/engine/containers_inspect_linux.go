@@ -10,7 +10,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/berth-dev/berth/internal/engine/store"
@@ -171,16 +170,7 @@ func (e *Engine) Inspect(ctx context.Context, ref string, size bool) (*container
 			}
 		}
 	}
-	mode := string(rec.HostConfig.NetworkMode)
-	if mode == "" || mode == "default" {
-		mode = "none"
-	}
-	out.NetworkSettings = &container.NetworkSettings{
-		Networks: map[string]*network.EndpointSettings{},
-	}
-	if !strings.HasPrefix(mode, "container:") {
-		out.NetworkSettings.Networks[mode] = &network.EndpointSettings{}
-	}
+	out.NetworkSettings = e.networkSettings(rec)
 	return out, nil
 }
 

@@ -316,7 +316,16 @@ func (e *Engine) Kill(ctx context.Context, ref, sig string) error {
 			return err
 		}
 	}
-	return e.signal(rec, s)
+	if err := e.signal(rec, s); err != nil {
+		return err
+	}
+	if s == unix.SIGKILL {
+		// As docker's: a kill -9 returns once the container is down.
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, _ = e.waitID(wctx, rec)
+	}
+	return nil
 }
 
 // signal delivers s to rec's init, thawing a paused container so that the
@@ -468,6 +477,7 @@ func (e *Engine) removeStopped(ctx context.Context, rec *store.Container, volume
 		return err
 	}
 	// What a crash may have left: the runtime's state, mounts.
+	e.disconnect(rec)
 	e.deleteRuntimeState(rec)
 	e.unmountShm(rec)
 	e.unmountRootfs(rec)

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/network/dns"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -53,6 +54,12 @@ type monitorState struct {
 	e     *Engine
 	mu    sync.Mutex
 	tasks map[string]*task
+
+	// The DNS server of user-defined networks, started with the first
+	// container on one.
+	dnsMu   sync.Mutex
+	dns     *dns.Server
+	dnsNets map[string]bool
 }
 
 // RunMonitor runs the monitor for the engine's root until it has been
@@ -92,6 +99,7 @@ func (e *Engine) RunMonitor() error {
 	}
 	m := &monitorState{e: e, tasks: map[string]*task{}}
 	m.adopt()
+	m.reconcileNetworks()
 	return srv.Serve(m.handle, idle, m.busy)
 }
 
@@ -231,7 +239,12 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 		return nil, err
 	}
 	pt.mark("stdio")
-	pid, pidStart, err := e.runContainer(rec, bundle, io)
+	pid, pidStart, err := e.runContainer(rec, bundle, io, func(pid int) error {
+		// The network namespace exists and nothing runs in it yet.
+		err := m.connect(ctx, rec, bundle, pid)
+		pt.mark("network")
+		return err
+	})
 	pt.mark("runtime")
 	io.closeChildEnds()
 	if err != nil {
@@ -296,6 +309,9 @@ func (m *monitorState) supervise(t *task) {
 	rec, _ := e.containers.Get(t.id)
 	oom := false
 	if rec != nil {
+		m.forgetDNS(rec)
+		e.disconnect(rec)
+		pt.mark("network")
 		oom = e.deleteRuntimeState(rec)
 		pt.mark("runtime-delete")
 		e.cleanupAfterRun(rec)
@@ -510,7 +526,7 @@ func (t *task) broadcast(typ byte, data []byte) {
 // runContainer creates and starts the container with its runtime and
 // returns its init's pid and start time. The monitor tracks the pid
 // before any reaper could see it exit.
-func (e *Engine) runContainer(rec *store.Container, bundle string, tio *taskIO) (int, uint64, error) {
+func (e *Engine) runContainer(rec *store.Container, bundle string, tio *taskIO, beforeStart func(pid int) error) (int, uint64, error) {
 	monitor.ExecLock.RLock()
 	defer monitor.ExecLock.RUnlock()
 	if rec.Runtime == "berth" {
@@ -520,6 +536,10 @@ func (e *Engine) runContainer(rec *store.Container, bundle string, tio *taskIO) 
 			return 0, 0, err
 		}
 		monitor.Track(c.Pid)
+		if err := beforeStart(c.Pid); err != nil {
+			_ = c.Delete(true)
+			return 0, 0, err
+		}
 		if err := c.Start(); err != nil {
 			_ = c.Delete(true)
 			return 0, 0, err
@@ -562,6 +582,10 @@ func (e *Engine) runContainer(rec *store.Container, bundle string, tio *taskIO) 
 		if err := tio.waitConsole(); err != nil {
 			return 0, 0, err
 		}
+	}
+	if err := beforeStart(pid); err != nil {
+		_ = exec.Command(bin, "--root", root, "delete", "-f", rec.ID).Run()
+		return 0, 0, err
 	}
 	if out, err := exec.Command(bin, "--root", root, "start", rec.ID).CombinedOutput(); err != nil {
 		_ = exec.Command(bin, "--root", root, "delete", "-f", rec.ID).Run()

@@ -41,6 +41,7 @@ func (e *engineEnv) command(args ...string) *exec.Cmd {
 	if e.cgroupParent != "" {
 		cmd.Env = append(cmd.Env, "BERTH_CGROUP_PARENT="+e.cgroupParent)
 	}
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	return cmd
 }
 

@@ -7,9 +7,11 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +20,14 @@ import (
 type engineEnv struct {
 	*imageEnv
 	started time.Time
+	// The env's own default bridge, nft table and subnet, so that roots
+	// never share one and cleanup knows what to look for.
+	bridge, table string
+	subnet        string
 }
+
+// envSeq numbers the engine envs of this test process.
+var envSeq atomic.Int32
 
 func newEngineEnv(t *testing.T, flags ...string) *engineEnv {
 	t.Helper()
@@ -26,6 +35,13 @@ func newEngineEnv(t *testing.T, flags ...string) *engineEnv {
 	e := &engineEnv{imageEnv: ie, started: time.Now()}
 	// A cgroup parent of its own: what is left under it is this test's.
 	ie.cgroupParent = fmt.Sprintf("/berth-e2e-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
+	n := envSeq.Add(1)
+	e.bridge = fmt.Sprintf("bte%d-%d", os.Getpid()%10000, n)
+	e.table = fmt.Sprintf("berth_e2e_%d_%d", os.Getpid(), n)
+	// 10.240.0.0/12 is far from docker's and podman's defaults and from
+	// this machine's routes; one /24 per env.
+	e.subnet = fmt.Sprintf("10.%d.%d.0/24", 240+int(n/250)%10, 1+int(n)%250)
+	ie.extraEnv = []string{"BERTH_BRIDGE=" + e.bridge, "BERTH_NFT_TABLE=" + e.table, "BERTH_SUBNET_POOL=" + e.subnet}
 	// Registered after newImageEnv's leak check, so it runs before it.
 	t.Cleanup(e.cleanup)
 	e.must("import", busyboxTar(t), "bb")
@@ -40,6 +56,7 @@ func (e *engineEnv) cleanup() {
 		}
 	}
 	e.stopMonitor()
+	e.checkNetworkGone()
 	// Every container cgroup of this test is under its own parent, which
 	// must be empty now; the parents go too.
 	parents, _ := filepath.Glob("/sys/fs/cgroup/*" + e.cgroupParent)
@@ -91,4 +108,31 @@ func (e *engineEnv) run(args ...string) string {
 func (e *engineEnv) inspect(ref, tmpl string) string {
 	e.t.Helper()
 	return strings.TrimSpace(e.must("inspect", "-f", tmpl, ref))
+}
+
+// checkNetworkGone fails the test if a veth of a container is left, then
+// deletes the env's bridge and nft table (the default network outlives
+// its containers, as docker0 does).
+func (e *engineEnv) checkNetworkGone() {
+	// Host ends of veths go when their container's namespace does, which
+	// the kernel finishes in the background.
+	var left []string
+	for i := 0; i < 100; i++ {
+		left = left[:0]
+		out, _ := exec.Command("ip", "-o", "link", "show", "master", e.bridge).Output()
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if line != "" {
+				left = append(left, line)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, l := range left {
+		e.t.Errorf("leaked veth: %s", l)
+	}
+	_ = exec.Command("ip", "link", "del", e.bridge).Run()
+	_ = exec.Command("nft", "delete", "table", "ip", e.table).Run()
 }

@@ -62,7 +62,7 @@ func TestEngineTerminal(t *testing.T) {
 		t.Helper()
 		full := append([]string{"--root", e.root, "--runroot", e.runRoot}, args...)
 		cmd := exec.Command(e.bin, full...)
-		cmd.Env = append(os.Environ(), "BERTH_CGROUP_PARENT="+e.cgroupParent)
+		cmd.Env = append(append(os.Environ(), "BERTH_CGROUP_PARENT="+e.cgroupParent), e.extraEnv...)
 		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 101})
 		if err != nil {
 			t.Fatal(err)

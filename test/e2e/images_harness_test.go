@@ -41,6 +41,8 @@ type imageEnv struct {
 	flags []string
 	// cgroupParent, when set, holds the containers' cgroups.
 	cgroupParent string
+	// extraEnv is added to berth's environment (the env's own bridge).
+	extraEnv []string
 }
 
 // newImageEnv makes a fresh root under a temporary directory; the test's
@@ -82,6 +84,7 @@ func (e *imageEnv) berthStdin(stdin io.Reader, args ...string) result {
 	if e.cgroupParent != "" {
 		cmd.Env = append(cmd.Env, "BERTH_CGROUP_PARENT="+e.cgroupParent)
 	}
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	err := cmd.Run()
 	res := result{stdout: out.String(), stderr: errb.String()}
 	if ee, ok := err.(*exec.ExitError); ok {

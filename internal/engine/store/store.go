@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -88,6 +89,16 @@ type Container struct {
 	ManuallyStopped bool `json:"ManuallyStopped"`
 	// Generation counts starts; the monitor ignores exits of older ones.
 	Generation int `json:"Generation"`
+	// Networking is what run's --ip, --network-alias, --mac-address ask
+	// of the container's network.
+	Networking *Networking `json:"Networking,omitempty"`
+}
+
+// Networking is a container's wishes for its (first) network.
+type Networking struct {
+	IP      netip.Addr `json:"IP,omitzero"`
+	Aliases []string   `json:"Aliases,omitempty"`
+	MAC     string     `json:"MAC,omitempty"`
 }
 
 // Running reports whether the container's process is up (paused counts).
