@@ -16,12 +16,19 @@ import (
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/registry"
 )
 
 // addContainerCommands registers docker's container commands, at the top
 // level and under "container".
 func addContainerCommands(root *cobra.Command, g *globalOptions) {
+	connectNetwork = func(ctx context.Context, g *globalOptions, netName, ref string, opts network.AttachOptions) error {
+		return g.withEngine(func(e *engine.Engine) error { return e.Connect(ctx, netName, ref, opts) })
+	}
+	disconnectNetwork = func(ctx context.Context, g *globalOptions, netName, ref string, force bool) error {
+		return g.withEngine(func(e *engine.Engine) error { return e.Disconnect(ctx, netName, ref) })
+	}
 	top := func() []*cobra.Command {
 		return []*cobra.Command{createCmd(g), runCmd(g), startCmd(g), stopCmd(g), restartCmd(g), killCmd(g),
 			rmCmd(g, "rm"), psCmd(g, "ps"), logsCmd(g), waitCmd(g), execCmd(g), attachCmd(g), pauseCmd(g),

@@ -57,6 +57,7 @@ func Main(args []string) int {
 	addImageCommands(root, &g)
 	addContainerCommands(root, &g)
 	root.AddCommand(volumeCmd(&g))
+	root.AddCommand(networkCmd(&g))
 	root.AddCommand(&cobra.Command{
 		Use:                "runtime",
 		Short:              "The OCI runtime, with runc's command line",

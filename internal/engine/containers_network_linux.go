@@ -14,6 +14,7 @@ import (
 	mobynet "github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/engine/store"
+	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/network/dns"
 )
@@ -33,13 +34,7 @@ func (e *Engine) Networks() (*network.Manager, error) {
 	if m := netMgr[e.opts.Root]; m != nil {
 		return m, nil
 	}
-	cfg := network.Config{Root: e.opts.Root, Table: os.Getenv("BERTH_NFT_TABLE"), DefaultBridge: os.Getenv("BERTH_BRIDGE")}
-	for _, p := range strings.Split(os.Getenv("BERTH_SUBNET_POOL"), ",") {
-		if pfx, err := netip.ParsePrefix(strings.TrimSpace(p)); err == nil {
-			cfg.Pool = append(cfg.Pool, pfx)
-		}
-	}
-	m, err := network.Open(cfg)
+	m, err := network.Open(network.EnvConfig(e.opts.Root))
 	if err != nil {
 		return nil, err
 	}
@@ -219,15 +214,59 @@ func dedupe(list []string) []string {
 }
 
 // disconnect takes the container off its networks: veth, address, rules.
+// Its processes are gone: the kernel removes the veth with the namespace
+// (deleting it here would cost tens of ms on every exit); the rules and
+// the address go now.
 func (e *Engine) disconnect(rec *store.Container) {
 	if bridgedNetwork(rec.HostConfig) == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(e.opts.Root, "network")); err != nil {
 		return
 	}
 	mgr, err := e.Networks()
 	if err != nil {
 		return
 	}
-	_ = mgr.Detach(context.Background(), rec.ID)
+	_ = mgr.Release(context.Background(), rec.ID)
+}
+
+// Connect attaches a running container to one more network (network
+// connect).
+func (e *Engine) Connect(ctx context.Context, netName, ref string, opts network.AttachOptions) error {
+	rec, err := e.Get(ref)
+	if err != nil {
+		return err
+	}
+	if !rec.Running() || rec.State.Pid == 0 {
+		return errdefs.Conflict(fmt.Errorf("container %s is not running", rec.Name))
+	}
+	mgr, err := e.Networks()
+	if err != nil {
+		return err
+	}
+	if opts.Name == "" {
+		opts.Name = rec.Name
+	}
+	opts.Hostname = hostnameOf(rec)
+	ep, err := mgr.Attach(ctx, netName, rec.ID, fmt.Sprintf("/proc/%d/ns/net", rec.State.Pid), opts)
+	if err != nil {
+		return err
+	}
+	return addHostsEntry(filepath.Join(e.bundleDir(rec.ID), "hosts"), ep.IP(), hostnameOf(rec), rec.Name)
+}
+
+// Disconnect takes a container off one network (network disconnect).
+func (e *Engine) Disconnect(ctx context.Context, netName, ref string) error {
+	rec, err := e.Get(ref)
+	if err != nil {
+		return err
+	}
+	mgr, err := e.Networks()
+	if err != nil {
+		return err
+	}
+	return mgr.DetachNetwork(ctx, netName, rec.ID)
 }
 
 // reconcileNetworks drops what a crash left: veths, rules and leases of
@@ -237,12 +276,6 @@ func (m *monitorState) reconcileNetworks() {
 	if err != nil {
 		return
 	}
-	var live []string
-	for _, c := range all {
-		if c.Running() {
-			live = append(live, c.ID)
-		}
-	}
 	if _, err := os.Stat(filepath.Join(m.e.opts.Root, "network")); err != nil {
 		return // no network ever made under this root
 	}
@@ -250,7 +283,10 @@ func (m *monitorState) reconcileNetworks() {
 	if err != nil {
 		return
 	}
-	_ = mgr.Reconcile(context.Background(), live)
+	_ = mgr.ReconcileFunc(context.Background(), func(id string) bool {
+		c, err := m.e.containers.Get(id)
+		return err == nil && c.Running() && pidAlive(c.State.Pid, c.State.PidStart)
+	})
 	// Containers adopted from an earlier monitor get their names back.
 	for _, c := range all {
 		if !c.Running() || bridgedNetwork(c.HostConfig) == "" || bridgedNetwork(c.HostConfig) == network.DefaultName {

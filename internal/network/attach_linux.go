@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -207,8 +208,9 @@ func (m *Manager) plumb(ctx context.Context, ep *Endpoint, nets []*Network, ns n
 	return err
 }
 
-// owner tags ep's port rules: the container and the network.
-func (e *Endpoint) owner() string { return e.ContainerID + "/" + short(e.NetworkID) }
+// owner tags ep's port rules: the container, and the endpoint (a later
+// attachment of the same container to the same network has another).
+func (e *Endpoint) owner() string { return e.ContainerID + "/" + short(e.EndpointID) }
 
 // teardown removes ep's port rules and, with links, its host veth (the
 // peer goes with it).
@@ -271,8 +273,11 @@ func (m *Manager) DetachNetwork(ctx context.Context, netName, containerID string
 }
 
 // detach tears down the endpoints match picks (their veths too with
-// links) and drops their leases; an endpoint whose teardown fails keeps
-// its lease, for Reconcile to retry.
+// links) and drops their leases. The kernel work (tens of milliseconds
+// for a live veth or an nftables deletion) runs outside the store's lock,
+// so other containers start meanwhile; the leases and host ports stay
+// recorded until it is done, so nobody else gets them early. An endpoint
+// whose teardown fails keeps its lease, for Reconcile to retry.
 func (m *Manager) detach(ctx context.Context, links bool, match func(*Endpoint) bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -281,30 +286,38 @@ func (m *Manager) detach(ctx context.Context, links bool, match func(*Endpoint) 
 	if err != nil {
 		return err
 	}
-	defer unlock()
 	st, err := m.loadState()
+	unlock()
 	if err != nil {
 		return err
 	}
 	var errs []error
-	kept := st.Endpoints[:0]
-	changed := false
+	done := map[string]bool{} // endpoint IDs torn down
 	for _, e := range st.Endpoints {
 		if !match(&e) {
-			kept = append(kept, e)
 			continue
 		}
 		if err := m.teardown(&e, links); err != nil {
 			errs = append(errs, fmt.Errorf("detach container %s from network %s: %w", short(e.ContainerID), e.NetworkName, err))
-			kept = append(kept, e)
 			continue
 		}
-		changed = true
+		done[e.EndpointID] = true
 	}
-	st.Endpoints = kept
-	if changed {
-		errs = append(errs, m.saveState(st))
+	if len(done) == 0 {
+		return errors.Join(errs...)
 	}
+	unlock, err = m.lock()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	defer unlock()
+	// Read again: others changed the store meanwhile. An endpoint made
+	// anew meanwhile (same container, same network) has another ID.
+	if st, err = m.loadState(); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	st.Endpoints = slices.DeleteFunc(st.Endpoints, func(e Endpoint) bool { return done[e.EndpointID] })
+	errs = append(errs, m.saveState(st))
 	return errors.Join(errs...)
 }
 
@@ -313,16 +326,26 @@ func (m *Manager) detach(ctx context.Context, links bool, match func(*Endpoint) 
 // containers whose networking must stay), veths on berth's bridges that no
 // endpoint names, and port rules that no endpoint owns. It rewrites the
 // shared nftables chains when a bridge exists, so a flushed ruleset comes
-// back.
+// back. live must be taken while no container can start, or a container
+// started after it was taken loses its network: ReconcileFunc has no such
+// window.
 func (m *Manager) Reconcile(ctx context.Context, live []string) error {
+	set := map[string]bool{}
+	for _, id := range live {
+		set[id] = true
+	}
+	return m.ReconcileFunc(ctx, func(id string) bool { return set[id] })
+}
+
+// ReconcileFunc is Reconcile asking alive about each container that has
+// endpoints, at the time it looks (under the store's lock, so alive must
+// not call back into the Manager). A container whose record exists before
+// it attaches is never taken for dead.
+func (m *Manager) ReconcileFunc(ctx context.Context, alive func(containerID string) bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	alive := map[string]bool{}
-	for _, id := range live {
-		alive[id] = true
-	}
-	if err := m.detach(ctx, true, func(e *Endpoint) bool { return !alive[e.ContainerID] }); err != nil {
+	if err := m.detach(ctx, true, func(e *Endpoint) bool { return !alive(e.ContainerID) }); err != nil {
 		return err
 	}
 	unlock, err := m.lock()

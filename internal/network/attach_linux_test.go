@@ -618,3 +618,47 @@ func newNetnsQuiet(b *testing.B) (netns.NsHandle, string) {
 	}
 	return -1, ""
 }
+
+func TestParallelAttach(t *testing.T) {
+	ctx := context.Background()
+	m := kernelStore(t)
+	testNetwork(t, m, "par", 19, false)
+	const n = 30
+	paths := make([]string, n)
+	for i := range paths {
+		_, paths[i] = newNetns(t)
+	}
+	type res struct {
+		ep  *Endpoint
+		err error
+	}
+	ch := make(chan res, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			ep, err := m.Attach(ctx, "par", fmt.Sprintf("%07x-par", i), paths[i], AttachOptions{
+				PortBindings: mobynet.PortMap{mobynet.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1")}}},
+			})
+			ch <- res{ep, err}
+		}()
+	}
+	ips, ports := map[netip.Addr]bool{}, map[uint16]bool{}
+	var eps []*Endpoint
+	for i := 0; i < n; i++ {
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if ips[r.ep.IP()] || ports[r.ep.Ports[0].HostPort] {
+			t.Fatalf("address %s or port %d given twice", r.ep.IP(), r.ep.Ports[0].HostPort)
+		}
+		ips[r.ep.IP()], ports[r.ep.Ports[0].HostPort] = true, true
+		eps = append(eps, r.ep)
+	}
+	if owners, _ := m.fw.Owners(); len(owners) != n {
+		t.Fatalf("%d port rules, want %d", len(owners), n)
+	}
+	if err := m.Reconcile(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, m, eps...)
+}
