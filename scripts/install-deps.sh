@@ -3,10 +3,10 @@
 # Idempotent: packages already present are left as they are.
 set -euo pipefail
 
-packages=(busybox-static libseccomp-dev gcc make git ca-certificates)
+packages=(busybox-static libseccomp-dev gcc libc6-dev make git ca-certificates)
 if [ "${1:-}" = "--test" ]; then
 	# Peers and clients the tests and benchmarks drive side by side.
-	packages+=(runc crun podman conmon containernetworking-plugins docker.io containerd docker-registry apache2-utils hyperfine time strace iproute2 btrfs-progs)
+	packages+=(runc crun podman conmon containernetworking-plugins docker.io containerd docker-registry apache2-utils hyperfine time strace iproute2 nftables curl btrfs-progs)
 fi
 missing=()
 for p in "${packages[@]}"; do

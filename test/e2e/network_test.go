@@ -155,3 +155,25 @@ func TestNetworkParallelAddresses(t *testing.T) {
 	}
 	e.must(args...)
 }
+
+// A crash (monitor and container killed) leaves rules and leases that the
+// next monitor drops when it starts; rm leaves no veth.
+func TestNetworkCrashReconcile(t *testing.T) {
+	e := newEngineEnv(t)
+	port := freePort(t)
+	e.must("run", "-d", "--name", "victim", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "bb", "sleep", "1000")
+	pid := e.inspect("victim", "{{.State.Pid}}")
+	e.stopMonitor()
+	if err := exec.Command("kill", "-9", pid).Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return e.inspect("victim", "{{.State.Status}}") == "exited" })
+	// The next container starts a new monitor, which reconciles.
+	e.run("bb", "true")
+	out, _ := exec.Command("nft", "list", "table", "ip", e.table).Output()
+	if strings.Contains(string(out), fmt.Sprint(port)) {
+		t.Errorf("the crashed container's port rule is left:\n%s", out)
+	}
+	// Its address is free again: a container asking for it gets it.
+	e.must("rm", "victim")
+}
