@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/network/dns"
 )
@@ -113,6 +114,9 @@ func (m *monitorState) serveDNS(rec *store.Container, ep *network.Endpoint, reso
 	}
 	names := dedupe(append([]string{rec.Name, ShortID(rec.ID), hostnameOf(rec)}, ep.Aliases...))
 	m.dns.SetEndpoint(ep.NetworkName, dns.Endpoint{Container: rec.ID, Names: names, IPs: []netip.Addr{ep.IP()}})
+	if resolvPath == "" {
+		return nil
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "nameserver %s\n", ep.Gateway)
 	for _, line := range strings.Split(resolvConf(rec.HostConfig), "\n") {
@@ -128,6 +132,37 @@ func (m *monitorState) serveDNS(rec *store.Container, ep *network.Endpoint, reso
 	defer f.Close()
 	_, err = f.WriteString(b.String())
 	return err
+}
+
+// refreshDNS re-registers a running container's names on every
+// user-defined network it is on (after network connect or disconnect).
+func (m *monitorState) refreshDNS(id string) {
+	rec, err := m.e.containers.Get(id)
+	if err != nil {
+		return
+	}
+	m.forgetDNS(rec)
+	if !rec.Running() {
+		return
+	}
+	mgr, err := m.e.Networks()
+	if err != nil {
+		return
+	}
+	eps, err := mgr.ContainerEndpoints(rec.ID)
+	if err != nil {
+		return
+	}
+	for i := range eps {
+		if eps[i].NetworkName == network.DefaultName {
+			continue
+		}
+		resolv := filepath.Join(m.e.bundleDir(rec.ID), "resolv.conf")
+		if eps[i].IfName != "eth0" {
+			resolv = "" // the first network's server stays the resolver
+		}
+		_ = m.serveDNS(rec, &eps[i], resolv)
+	}
 }
 
 // forgetDNS drops the container's names.
@@ -253,7 +288,18 @@ func (e *Engine) Connect(ctx context.Context, netName, ref string, opts network.
 	if err != nil {
 		return err
 	}
-	return addHostsEntry(filepath.Join(e.bundleDir(rec.ID), "hosts"), ep.IP(), hostnameOf(rec), rec.Name)
+	if err := addHostsEntry(filepath.Join(e.bundleDir(rec.ID), "hosts"), ep.IP(), hostnameOf(rec), rec.Name); err != nil {
+		return err
+	}
+	e.refreshMonitorDNS(rec.ID)
+	return nil
+}
+
+// refreshMonitorDNS asks the monitor to re-register the container's names.
+func (e *Engine) refreshMonitorDNS(id string) {
+	if conn, _, err := e.request(monitor.Request{Op: "dns", ID: id}); err == nil {
+		conn.Close()
+	}
 }
 
 // Disconnect takes a container off one network (network disconnect).
@@ -266,7 +312,11 @@ func (e *Engine) Disconnect(ctx context.Context, netName, ref string) error {
 	if err != nil {
 		return err
 	}
-	return mgr.DetachNetwork(ctx, netName, rec.ID)
+	if err := mgr.DetachNetwork(ctx, netName, rec.ID); err != nil {
+		return err
+	}
+	e.refreshMonitorDNS(rec.ID)
+	return nil
 }
 
 // reconcileNetworks drops what a crash left: veths, rules and leases of

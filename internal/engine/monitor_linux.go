@@ -119,6 +119,9 @@ func (m *monitorState) handle(conn *monitor.Conn, req monitor.Request) {
 		m.attach(conn, req)
 	case "wait":
 		m.wait(conn, req)
+	case "dns":
+		m.refreshDNS(req.ID)
+		_ = conn.WriteJSON(monitor.FrameReply, monitor.Reply{})
 	default:
 		_ = conn.WriteJSON(monitor.FrameReply, monitor.Reply{Error: "unknown request " + req.Op})
 	}

@@ -93,7 +93,7 @@ func start(l *launch) (_ *started, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	defer exe.Close()
+	defer func() { exe.Close() }()
 
 	cmd := &exec.Cmd{
 		Path: fmt.Sprintf("/proc/self/fd/%d", exe.Fd()),
@@ -141,6 +141,18 @@ func start(l *launch) (_ *started, retErr error) {
 	}
 	cmd.SysProcAttr = attr
 	err = cmd.Start()
+	for try := 0; errors.Is(err, os.ErrPermission) && try < 3; try++ {
+		// Now and then (about 1 in 100 concurrent starts in one
+		// process) execve of the sealed binary fails with EACCES; a
+		// fresh one works. Not yet understood: see the notes.
+		exe.Close()
+		if exe, err = sealedExecutable(2*(3+len(extra)) + 2); err != nil {
+			break
+		}
+		cmd = &exec.Cmd{Path: fmt.Sprintf("/proc/self/fd/%d", exe.Fd()), Args: cmd.Args, Env: cmd.Env,
+			Stdin: cmd.Stdin, Stdout: cmd.Stdout, Stderr: cmd.Stderr, ExtraFiles: cmd.ExtraFiles, SysProcAttr: attr}
+		err = cmd.Start()
+	}
 	forkMu.Unlock()
 	forkLocked = false
 	if err != nil {

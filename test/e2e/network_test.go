@@ -108,6 +108,22 @@ func TestNetworkUserDefinedDNS(t *testing.T) {
 	if !strings.Contains(e.must("network", "ls"), "appnet") {
 		t.Errorf("network ls lacks appnet")
 	}
+	// network connect: a container of the default bridge joins appnet and
+	// is known there by name; disconnect takes it off.
+	e.must("run", "-d", "--name", "late", "bb", "sh", "-c",
+		"mkdir -p /www && echo late-here > /www/index.html && exec httpd -f -p 80 -h /www")
+	e.must("network", "connect", "appnet", "late")
+	if got := e.run("--network", "appnet", "bb", "wget", "-qO-", "http://late/"); got != "late-here\n" {
+		t.Errorf("wget http://late/ after connect: %q", got)
+	}
+	if got := e.must("exec", "late", "sh", "-c", "ls /sys/class/net | sort | tr '\\n' ' '"); got != "eth0 eth1 lo " {
+		t.Errorf("links after connect: %q", got)
+	}
+	e.must("network", "disconnect", "appnet", "late")
+	if got := e.must("exec", "late", "sh", "-c", "ls /sys/class/net | sort | tr '\\n' ' '"); got != "eth0 lo " {
+		t.Errorf("links after disconnect: %q", got)
+	}
+	e.must("rm", "-f", "late")
 	res := e.berth("network", "rm", "appnet")
 	if res.code == 0 {
 		t.Errorf("rm of a network in use succeeded")
