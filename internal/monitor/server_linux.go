@@ -17,6 +17,7 @@ type Server struct {
 	ln      *net.UnixListener
 	sock    string
 	clients atomic.Int64
+	accepts atomic.Int64 // every client ever: activity between two ticks counts
 }
 
 // Listen listens on sock, replacing a stale socket file (the caller holds
@@ -42,8 +43,10 @@ func (s *Server) Serve(handle Handler, idle time.Duration, busy func() bool) err
 		quietSince := time.Now()
 		lastActive := time.Now()
 		trimmed := false
-		for range time.Tick(min(idle/4, 2*time.Second)) {
-			if s.clients.Load() > 0 {
+		seen := s.accepts.Load()
+		for range time.Tick(min(idle/4, time.Second)) {
+			if n := s.accepts.Load(); s.clients.Load() > 0 || n != seen {
+				seen = n
 				lastActive, trimmed = time.Now(), false
 			} else if !trimmed && time.Since(lastActive) >= 2*time.Second {
 				// No client for a while: the containers it holds
@@ -73,6 +76,7 @@ func (s *Server) Serve(handle Handler, idle time.Duration, busy func() bool) err
 			return fmt.Errorf("monitor: accept: %w", err)
 		}
 		s.clients.Add(1)
+		s.accepts.Add(1)
 		go func() {
 			defer s.clients.Add(-1)
 			conn := NewConn(c)
