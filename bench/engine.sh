@@ -166,6 +166,8 @@ engine_cleanup() {
 			fi
 			stop_pid "$p"
 		done
+		ip link del "$BERTH_BRIDGE" 2>/dev/null
+		nft delete table ip "$BERTH_NFT_TABLE" 2>/dev/null
 		left=$(mounts_under "$work/rt/berth"; mounts_under "$work/e/berth")
 		if [ -n "$left" ]; then
 			echo "(berth left $(echo "$left" | wc -l) mounts after rm -f; unmounting them)" >&2
@@ -174,6 +176,7 @@ engine_cleanup() {
 	if [ "$podman_ready" = 1 ]; then rm_all podman; fi
 	if [ -n "$dockerd_pid" ]; then
 		rm_all docker
+		[ -n "${docker_net:-}" ] && $D network rm "$docker_net" >/dev/null 2>&1
 		stop_pid "$dockerd_pid"
 		dockerd_pid=
 	fi
@@ -240,6 +243,8 @@ netavark_undo() {
 }
 
 # --- start the engines and import the image --------------------------------------------
+# berth's default bridge, nft table and subnet of its own, removed at exit.
+export BERTH_BRIDGE=bbe$$ BERTH_NFT_TABLE=berth_bench_$$ BERTH_SUBNET_POOL=10.252.$(($$ % 250)).0/24
 if $B run --help >/dev/null 2>&1; then
 	berth_ok=1
 	if berth_flag '--pull'; then berth_run="run --pull never"; fi
@@ -273,6 +278,13 @@ if uses docker; then
 		sleep 0.1
 	done
 	$D import "$work/rootfs.tar" "$IMG" >/dev/null
+	# A user-defined bridge of its own, for the network-setup row: veth,
+	# IPAM and bridge as docker does them (without iptables here, so a lower
+	# bound of docker's default bridge).
+	if $D network create --driver bridge --subnet 10.251.$(($$ % 250)).0/24 \
+		-o com.docker.network.bridge.name=bdk$$ "$PREFIX-docker-net" >/dev/null 2>&1; then
+		docker_net=$PREFIX-docker-net
+	fi
 fi
 
 if uses podman; then
@@ -371,7 +383,13 @@ for e in "${engines[@]}"; do
 			try "$r" && rows+=("$r")
 		fi
 		;;
-	docker) r="docker=$D $docker_run --rm $IMG true" && try "$r" && rows+=("$r") ;;
+	docker)
+		r="docker=$D $docker_run --rm $IMG true" && try "$r" && rows+=("$r")
+		if [ -n "${docker_net:-}" ]; then
+			r="docker --network bridge-net=$D $docker_run --rm --network $docker_net $IMG true"
+			try "$r" && rows+=("$r")
+		fi
+		;;
 	podman)
 		r="podman=$PM $podman_run --rm $IMG true" && try "$r" && rows+=("$r")
 		r="podman --network none=$PM $podman_run --rm --network none $IMG true" && try "$r" && rows+=("$r")
