@@ -193,3 +193,20 @@ func TestNetworkCrashReconcile(t *testing.T) {
 	// Its address is free again: a container asking for it gets it.
 	e.must("rm", "victim")
 }
+
+// -P publishes the image's EXPOSEd ports on random host ports.
+func TestNetworkPublishAll(t *testing.T) {
+	e := newEngineEnv(t)
+	e.must("import", "--change", "EXPOSE 80", busyboxTar(t), "web-image")
+	e.must("run", "-d", "--name", "pall", "-P", "web-image",
+		"sh", "-c", "mkdir -p /www && echo published-all > /www/index.html && exec httpd -f -p 80 -h /www")
+	out := strings.TrimSpace(e.must("port", "pall", "80"))
+	_, port, ok := strings.Cut(out, ":")
+	if !ok || port == "" || port == "0" {
+		t.Fatalf("port pall 80: %q", out)
+	}
+	if got := httpGet(t, "http://127.0.0.1:"+port+"/"); got != "published-all\n" {
+		t.Errorf("GET on the random port %s: %q", port, got)
+	}
+	e.must("rm", "-f", "pall")
+}
