@@ -114,6 +114,18 @@ func (m *monitorState) serveDNS(rec *store.Container, ep *network.Endpoint, reso
 	}
 	names := dedupe(append([]string{rec.Name, ShortID(rec.ID), hostnameOf(rec)}, ep.Aliases...))
 	m.dns.SetEndpoint(ep.NetworkName, dns.Endpoint{Container: rec.ID, Names: names, IPs: []netip.Addr{ep.IP()}})
+	if len(rec.HostConfig.DNS) > 0 {
+		// --dns: the container's other names go to its own servers.
+		var ups []string
+		for _, a := range rec.HostConfig.DNS {
+			ups = append(ups, a.String())
+		}
+		m.dns.SetClientUpstreams(ep.IP(), ups)
+		if m.dnsClients == nil {
+			m.dnsClients = map[string][]netip.Addr{}
+		}
+		m.dnsClients[rec.ID] = append(m.dnsClients[rec.ID], ep.IP())
+	}
 	if resolvPath == "" {
 		return nil
 	}
@@ -175,6 +187,10 @@ func (m *monitorState) forgetDNS(rec *store.Container) {
 	for n := range m.dnsNets {
 		m.dns.RemoveEndpoint(n, rec.ID)
 	}
+	for _, ip := range m.dnsClients[rec.ID] {
+		m.dns.SetClientUpstreams(ip, nil)
+	}
+	delete(m.dnsClients, rec.ID)
 }
 
 // hostNameservers are the host's resolvers, for names the networks do not

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,9 +58,10 @@ type monitorState struct {
 
 	// The DNS server of user-defined networks, started with the first
 	// container on one.
-	dnsMu   sync.Mutex
-	dns     *dns.Server
-	dnsNets map[string]bool
+	dnsMu      sync.Mutex
+	dns        *dns.Server
+	dnsNets    map[string]bool
+	dnsClients map[string][]netip.Addr // containers with --dns: their addresses
 }
 
 // RunMonitor runs the monitor for the engine's root until it has been

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -19,8 +20,12 @@ var (
 // forward asks the upstreams in turn for msg, over the client's protocol, and
 // returns the first useful answer, or SERVFAIL when none gives one. A UDP
 // answer that the upstream truncated is fetched again over TCP, as docker does.
-func (s *Server) forward(msg []byte, qu *query, tcp bool) []byte {
-	for _, up := range *s.upstreams.Load() {
+func (s *Server) forward(msg []byte, qu *query, tcp bool, client netip.Addr) []byte {
+	ups := *s.upstreams.Load()
+	if own, ok := s.clientUpstreams.Load(client); ok {
+		ups = own.([]string)
+	}
+	for _, up := range ups {
 		if !tcp {
 			limit := qu.udpLimit(maxUDPForward)
 			reply, err := s.exchange("udp", up, msg, limit)

@@ -48,6 +48,9 @@ type Server struct {
 	joined map[string][]string // container → its networks, in the order it joined them
 
 	upstreams atomic.Pointer[[]string] // "ip:port"
+	// clientUpstreams are a container's own --dns servers, by its address:
+	// its forwarded queries go there instead.
+	clientUpstreams sync.Map // netip.Addr → []string
 	timeout   time.Duration
 	turn      atomic.Uint32 // rotates the order of multi-address answers
 	forwards  chan struct{} // a slot per UDP query waiting on upstreams
@@ -87,6 +90,23 @@ func NewServer(upstreams []string) *Server {
 	}
 	s.SetUpstreams(upstreams)
 	return s
+}
+
+// SetClientUpstreams makes queries from ip (a container given --dns) go to
+// upstreams instead of the host's; none clears it.
+func (s *Server) SetClientUpstreams(ip netip.Addr, upstreams []string) {
+	if len(upstreams) == 0 {
+		s.clientUpstreams.Delete(ip)
+		return
+	}
+	ups := make([]string, 0, len(upstreams))
+	for _, u := range upstreams {
+		if a, err := netip.ParseAddr(u); err == nil {
+			u = netip.AddrPortFrom(a, 53).String()
+		}
+		ups = append(ups, u)
+	}
+	s.clientUpstreams.Store(ip, ups)
 }
 
 // SetUpstreams replaces the upstream name servers, for when the host's
@@ -244,7 +264,7 @@ func (s *Server) serveUDP(l *listener) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if reply := s.forward(msg, &fq, false); reply != nil {
+			if reply := s.forward(msg, &fq, false, src.Addr().Unmap()); reply != nil {
 				l.udp.WriteToUDPAddrPort(reply, src)
 			}
 			<-s.forwards
@@ -316,7 +336,7 @@ func (s *Server) serveConn(l *listener, c *net.TCPConn) {
 		var qu query
 		reply, forward := s.answer(l.network, src, msg, out[:0], true, &qu)
 		if forward {
-			reply = s.forward(msg, &qu, true)
+			reply = s.forward(msg, &qu, true, src)
 		} else if cap(reply) > cap(out) {
 			out = reply[:0]
 		}

@@ -665,3 +665,22 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+// A container given --dns has its forwarded queries go to its own servers.
+func TestClientUpstreams(t *testing.T) {
+	hostUp := startUpstream(t, false)
+	ownUp := startUpstream(t, false)
+	s := newServer(t, hostUp.addr)
+	addr := listen(t, s, "alpha", "127.0.0.2")
+	s.SetClientUpstreams(netip.MustParseAddr("127.0.0.9"), []string{ownUp.addr})
+	ask{from: "127.0.0.9", server: addr, name: "example.com.", qtype: dnsmessage.TypeA}.do(t)
+	ask{from: "127.0.0.8", server: addr, name: "example.com.", qtype: dnsmessage.TypeA}.do(t)
+	if ownUp.udp.Load() != 1 || hostUp.udp.Load() != 1 {
+		t.Fatalf("own upstream saw %d, host's %d; want 1 and 1", ownUp.udp.Load(), hostUp.udp.Load())
+	}
+	s.SetClientUpstreams(netip.MustParseAddr("127.0.0.9"), nil)
+	ask{from: "127.0.0.9", server: addr, name: "example.com.", qtype: dnsmessage.TypeA}.do(t)
+	if hostUp.udp.Load() != 2 {
+		t.Fatalf("after clearing, the host's upstream saw %d, want 2", hostUp.udp.Load())
+	}
+}
