@@ -51,9 +51,9 @@ type Server struct {
 	// clientUpstreams are a container's own --dns servers, by its address:
 	// its forwarded queries go there instead.
 	clientUpstreams sync.Map // netip.Addr → []string
-	timeout   time.Duration
-	turn      atomic.Uint32 // rotates the order of multi-address answers
-	forwards  chan struct{} // a slot per UDP query waiting on upstreams
+	timeout         time.Duration
+	turn            atomic.Uint32 // rotates the order of multi-address answers
+	forwards        chan struct{} // a slot per UDP query waiting on upstreams
 
 	lmu       sync.Mutex
 	closed    bool
