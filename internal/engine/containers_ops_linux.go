@@ -62,16 +62,23 @@ func (e *Engine) dialMonitor() (*monitor.Conn, error) {
 	if e.opts.StorageDriver != "" {
 		args = append(args, "--storage-driver", e.opts.StorageDriver)
 	}
-	cmd := exec.Command(e.opts.Binary, append(args, "__monitor")...)
-	cmd.Stderr = logf
-	cmd.Dir = "/"
-	// Its own session: the monitor outlives this CLI and its terminal.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start monitor: %w", err)
+	spawn := func() (chan error, error) {
+		cmd := exec.Command(e.opts.Binary, append(args, "__monitor")...)
+		cmd.Stderr = logf
+		cmd.Dir = "/"
+		// Its own session: the monitor outlives this CLI and its terminal.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start monitor: %w", err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		return exited, nil
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited, err := spawn()
+	if err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for delay := time.Millisecond; ; delay = min(delay*2, 20*time.Millisecond) {
 		if conn, err = monitor.Dial(sock); err == nil {
@@ -79,15 +86,21 @@ func (e *Engine) dialMonitor() (*monitor.Conn, error) {
 		}
 		select {
 		case err := <-exited:
-			// It lost the race to another monitor (which serves us
-			// soon) or failed.
 			if conn, derr := monitor.Dial(sock); derr == nil {
 				return conn, nil
 			}
-			if err == nil {
-				continue
+			if err != nil {
+				return nil, fmt.Errorf("start monitor: %v (see %s)", err, logf.Name())
 			}
-			return nil, fmt.Errorf("start monitor: %v (see %s)", err, logf.Name())
+			// It found the root's lock held (a monitor on its way out,
+			// or one starting for another CLI): try again shortly.
+			time.Sleep(10 * time.Millisecond)
+			if conn, derr := monitor.Dial(sock); derr == nil {
+				return conn, nil
+			}
+			if exited, err = spawn(); err != nil {
+				return nil, err
+			}
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -97,8 +110,23 @@ func (e *Engine) dialMonitor() (*monitor.Conn, error) {
 	}
 }
 
-// request sends req to the monitor and reads its reply.
+// request sends req to the monitor and reads its reply; a start reaches a
+// monitor of this binary's build.
 func (e *Engine) request(req monitor.Request) (*monitor.Conn, monitor.Reply, error) {
+	if req.Op == "start" {
+		req.Build = BuildID()
+		for try := 0; ; try++ {
+			conn, reply, err := e.request1(req)
+			if err == nil || reply.Kind != monitor.KindStale || try == 3 {
+				return conn, reply, err
+			}
+			time.Sleep(20 * time.Millisecond) // the old one lets go of its socket
+		}
+	}
+	return e.request1(req)
+}
+
+func (e *Engine) request1(req monitor.Request) (*monitor.Conn, monitor.Reply, error) {
 	conn, err := e.dialMonitor()
 	if err != nil {
 		return nil, monitor.Reply{}, err

@@ -55,6 +55,8 @@ type monitorState struct {
 	e     *Engine
 	mu    sync.Mutex
 	tasks map[string]*task
+	build string
+	srv   *monitor.Server
 
 	// The DNS server of user-defined networks, started with the first
 	// container on one.
@@ -99,7 +101,7 @@ func (e *Engine) RunMonitor() error {
 	if d, err := time.ParseDuration(os.Getenv("BERTH_MONITOR_IDLE")); err == nil && d > 0 {
 		idle = d
 	}
-	m := &monitorState{e: e, tasks: map[string]*task{}}
+	m := &monitorState{e: e, tasks: map[string]*task{}, build: BuildID(), srv: srv}
 	m.adopt()
 	m.reconcileNetworks()
 	return srv.Serve(m.handle, idle, m.busy)
@@ -116,6 +118,13 @@ func (m *monitorState) handle(conn *monitor.Conn, req monitor.Request) {
 	case "ping":
 		_ = conn.WriteJSON(monitor.FrameReply, monitor.Reply{Pid: os.Getpid()})
 	case "start":
+		if req.Build != "" && req.Build != m.build && !m.busy() {
+			// A newer (or older) berth binary asks: step down, it
+			// starts a monitor of its own build.
+			_ = conn.WriteJSON(monitor.FrameReply, monitor.Reply{Error: "monitor of another build", Kind: monitor.KindStale})
+			m.srv.Stop()
+			return
+		}
 		m.start(conn, req)
 	case "attach":
 		m.attach(conn, req)
@@ -704,4 +713,14 @@ var errStale = errors.New("stale generation")
 
 func (e *Engine) markExited(id string, gen, code int, msg string) {
 	e.recordExit(id, gen, code, msg, false)
+}
+
+// BuildID identifies this berth binary (size and modification time of the
+// executable it was started from): monitors compare it with their clients'.
+func BuildID() string {
+	st, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d", st.Size(), st.ModTime().UnixNano())
 }

@@ -48,7 +48,15 @@ type Request struct {
 	// Width and Height of the client's terminal, for tty containers.
 	Width  uint16 `json:"width,omitempty"`
 	Height uint16 `json:"height,omitempty"`
+	// Build identifies the client's berth binary: a monitor of another
+	// build with nothing to look after steps down (ErrStale) so that the
+	// new binary's monitor takes over.
+	Build string `json:"build,omitempty"`
 }
+
+// KindStale is Reply.Kind for a monitor that stepped down for a newer
+// build; the client starts a new monitor and asks again.
+const KindStale = -1
 
 // Reply answers a request: an error, or the container's pid.
 type Reply struct {

@@ -36,6 +36,12 @@ func Listen(sock string) (*Server, error) {
 	return &Server{ln: ln, sock: sock}, nil
 }
 
+// Stop closes the listener and removes the socket: Serve returns.
+func (s *Server) Stop() {
+	_ = os.Remove(s.sock)
+	s.ln.Close()
+}
+
 // Serve accepts clients until the server has had no client and busy has
 // reported false for idle, then removes the socket and returns.
 func (s *Server) Serve(handle Handler, idle time.Duration, busy func() bool) error {
