@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -230,4 +232,32 @@ func ellipsis(s string, n int) string {
 		return string([]rune(s)[:n])
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// writeInspect prints inspect's output for the objects found: docker's
+// indented JSON array, or format once per object; then the errors of the
+// names not found, as one error.
+func writeInspect[T any](format string, found []T, errs []string) error {
+	if format != "" {
+		for _, v := range found {
+			if err := executeTemplate(os.Stdout, format, v); err != nil {
+				return err
+			}
+		}
+	} else {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "    ")
+		if err := enc.Encode(found); err != nil {
+			return err
+		}
+		if _, err := os.Stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -225,26 +223,7 @@ func volumeInspectCmd(g *globalOptions) *cobra.Command {
 					found = append(found, v)
 				}
 			}
-			if format != "" {
-				for _, v := range found {
-					if err := executeTemplate(os.Stdout, format, v); err != nil {
-						return err
-					}
-				}
-			} else {
-				var buf bytes.Buffer
-				enc := json.NewEncoder(&buf)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "    ")
-				if err := enc.Encode(found); err != nil {
-					return err
-				}
-				os.Stdout.Write(buf.Bytes())
-			}
-			if len(errs) > 0 {
-				return errors.New(strings.Join(errs, "\n"))
-			}
-			return nil
+			return writeInspect(format, found, errs)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template: 'json' or a Go template")
