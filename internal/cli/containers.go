@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // addContainerCommands registers docker's container commands, at the top
@@ -284,9 +285,9 @@ func runAttached(ctx context.Context, e *engine.Engine, id string, req *createRe
 		s.Stdin = os.Stdin
 	}
 	restore := func() {}
-	if cfg.Tty && isTerminal(os.Stdin) {
+	if cfg.Tty && runtime.IsTerminal(os.Stdin) {
 		var err error
-		if restore, err = makeRaw(os.Stdin); err != nil {
+		if restore, err = runtime.MakeRaw(int(os.Stdin.Fd())); err != nil {
 			return 0, err
 		}
 		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
@@ -366,35 +367,4 @@ func parseDetachKeys(s string) ([]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
-// makeRaw puts the terminal in raw mode and returns how to restore it.
-func makeRaw(f *os.File) (func(), error) {
-	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return nil, err
-	}
-	raw := *old
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
-		return nil, err
-	}
-	done := false
-	return func() {
-		if !done {
-			done = true
-			_ = unix.IoctlSetTermios(fd, unix.TCSETS, old)
-		}
-	}, nil
 }

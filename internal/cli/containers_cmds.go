@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/engine/store"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 func startCmd(g *globalOptions) *cobra.Command {
@@ -77,7 +78,7 @@ func stopLike(g *globalOptions, use, short string, fn func(ctx context.Context, 
 			return g.withEngine(func(e *engine.Engine) error {
 				return forEach(args, func(ref string) error {
 					if signal != "" {
-						if _, err := engine.ParseSignal(signal); err != nil {
+						if _, err := runtime.ParseSignal(signal); err != nil {
 							return err
 						}
 					}

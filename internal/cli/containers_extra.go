@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // addExtraContainerCommands registers stats, update, commit, cp, events
@@ -315,7 +316,7 @@ func cpCmd(g *globalOptions) *cobra.Command {
 			case srcCtr == "" && dstCtr == "":
 				return errors.New("must specify at least one container source")
 			}
-			quiet = quiet || !isTerminal(os.Stderr)
+			quiet = quiet || !runtime.IsTerminal(os.Stderr)
 			return g.withEngine(func(e *engine.Engine) error {
 				ctx := cmd.Context()
 				var n int64

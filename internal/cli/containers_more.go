@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/logs"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 func logsCmd(g *globalOptions) *cobra.Command {
@@ -102,7 +103,7 @@ func execCmd(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Cmd = args[1:]
 			for _, f := range envFiles {
-				kv, err := readEnvFile(f)
+				kv, err := readKVFile(f, os.LookupEnv)
 				if err != nil {
 					return err
 				}
@@ -150,30 +151,6 @@ func execCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// readEnvFile reads docker's env-file format.
-func readEnvFile(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimLeft(line, " \t")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if !strings.Contains(line, "=") {
-			if v, ok := os.LookupEnv(line); ok {
-				line += "=" + v
-			} else {
-				continue
-			}
-		}
-		out = append(out, strings.TrimRight(line, "\r"))
-	}
-	return out, nil
-}
-
 func attachCmd(g *globalOptions) *cobra.Command {
 	var noStdin, sigProxy bool
 	var detachKeys string
@@ -194,8 +171,8 @@ func attachCmd(g *globalOptions) *cobra.Command {
 				if rec.Config.OpenStdin && !noStdin {
 					s.Stdin = os.Stdin
 				}
-				if rec.Config.Tty && isTerminal(os.Stdin) {
-					restore, err := makeRaw(os.Stdin)
+				if rec.Config.Tty && runtime.IsTerminal(os.Stdin) {
+					restore, err := runtime.MakeRaw(int(os.Stdin.Fd()))
 					if err != nil {
 						return err
 					}
@@ -252,7 +229,7 @@ func exportCmd(g *globalOptions) *cobra.Command {
 		Args:  exactlyArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var w io.Writer = os.Stdout
-			if output == "" && isTerminal(os.Stdout) {
+			if output == "" && runtime.IsTerminal(os.Stdout) {
 				return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 			}
 			return g.withEngine(func(e *engine.Engine) error {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 func runtimeKillCmd(o *runtimeOptions) *cobra.Command {
@@ -22,7 +24,7 @@ func runtimeKillCmd(o *runtimeOptions) *cobra.Command {
 			sig := unix.SIGTERM
 			if len(args) == 2 {
 				var err error
-				if sig, err = parseSignal(args[1]); err != nil {
+				if sig, err = runtime.ParseSignal(args[1]); err != nil {
 					return err
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // CommitOptions are docker commit's flags.
@@ -70,7 +71,7 @@ func (e *Engine) Commit(ctx context.Context, ref string, opts CommitOptions) (im
 		return image.Image{}, err
 	}
 	defer done()
-	if opts.Pause && rec.State.Status == store.StatusRunning && pidAlive(rec.State.Pid, rec.State.PidStart) {
+	if opts.Pause && rec.State.Status == store.StatusRunning && runtime.ProcessAlive(rec.State.Pid, rec.State.PidStart) {
 		if err := e.runtimeOp(rec, "pause"); err != nil {
 			return image.Image{}, fmt.Errorf("commit %s: pause: %w", rec.Name, err)
 		}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 // ContainerSize is the size of the container's writable layer.
@@ -135,11 +135,6 @@ func (e *Engine) containerPids(rec *store.Container) ([]int, error) {
 	return []int{rec.State.Pid}, nil
 }
 
-// LogOptions are docker logs's flags.
-type LogOptions struct {
-	logs.ReadOptions
-}
-
 // Logs reads the container's log, following it while the container runs
 // when opts.Follow is set.
 func (e *Engine) Logs(ctx context.Context, ref string, opts logs.ReadOptions, fn func(logs.Message) error) error {
@@ -178,10 +173,10 @@ type ExecOptions struct {
 // Exec runs a command in the running container, with this process's stdio,
 // and returns its exit code (0 at once with Detach).
 func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, error) {
-	pt := newPhaseTimer()
-	defer pt.done("exec")
+	pt := NewPhaseTimer()
+	defer pt.Done("exec")
 	rec, err := e.Get(ref)
-	pt.mark("find")
+	pt.Mark("find")
 	if err != nil {
 		return 0, err
 	}
@@ -198,21 +193,21 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	pt.mark("load")
+	pt.Mark("load")
 	proc := c.ProcessFromArgs(o.Cmd, o.Tty)
 	proc.Env = append(proc.Env, o.Env...)
 	if o.WorkingDir != "" {
 		proc.Cwd = o.WorkingDir
 	}
 	if o.User != "" {
-		uid, gid, groups, err := resolveUser(c.Rootfs, o.User)
+		u, err := spec.ResolveUser(c.Rootfs, o.User)
 		if err != nil {
 			return 0, errdefs.InvalidArgument(err)
 		}
-		proc.User.UID, proc.User.GID, proc.User.AdditionalGids = uid, gid, groups
+		proc.User.UID, proc.User.GID, proc.User.AdditionalGids = u.UID, u.GID, u.AdditionalGIDs
 	}
 	if o.Privileged && proc.Capabilities != nil && c.Spec.Process != nil {
-		all := allCaps()
+		all := spec.PrivilegedCapabilities()
 		proc.Capabilities.Bounding, proc.Capabilities.Effective, proc.Capabilities.Permitted = all, all, all
 	}
 	var stdio [3]*os.File
@@ -238,7 +233,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, erro
 		forward = runtime.ForwardSignals()
 	}
 	pid, err := c.Exec(opts)
-	pt.mark("spawn")
+	pt.Mark("spawn")
 	if err != nil {
 		if relay != nil {
 			relay.Close()
@@ -258,7 +253,7 @@ func (e *Engine) Exec(ctx context.Context, ref string, o ExecOptions) (int, erro
 		forward(pid)
 	}
 	code, err := runtime.WaitPid(pid)
-	pt.mark("wait")
+	pt.Mark("wait")
 	return code, err
 }
 
@@ -283,11 +278,11 @@ func (e *Engine) execExternal(ctx context.Context, rec *store.Container, o ExecO
 	}
 	if o.User != "" {
 		rootfs := filepath.Join(e.images.storageRoot(), "mnt", rec.ID)
-		uid, gid, _, err := resolveUser(rootfs, o.User)
+		u, err := spec.ResolveUser(rootfs, o.User)
 		if err != nil {
 			return 0, errdefs.InvalidArgument(err)
 		}
-		args = append(args, "--user", fmt.Sprintf("%d:%d", uid, gid))
+		args = append(args, "--user", fmt.Sprintf("%d:%d", u.UID, u.GID))
 	}
 	args = append(append(args, rec.ID), o.Cmd...)
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -301,82 +296,6 @@ func (e *Engine) execExternal(ctx context.Context, rec *store.Container, o ExecO
 		return ee.ExitCode(), nil
 	}
 	return 0, err
-}
-
-// resolveUser reads "user[:group]" against the rootfs's passwd and group
-// files.
-func resolveUser(rootfs, user string) (uid, gid uint32, groups []uint32, err error) {
-	name, group, _ := strings.Cut(user, ":")
-	uid, gid = 0, 0
-	found := false
-	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
-		uid, found = uint32(n), true
-	}
-	if f, err := openInRoot(rootfs, "/etc/passwd"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			p := strings.Split(sc.Text(), ":")
-			if len(p) < 4 {
-				continue
-			}
-			if p[0] == name || (found && p[2] == name) {
-				u, _ := strconv.ParseUint(p[2], 10, 32)
-				g, _ := strconv.ParseUint(p[3], 10, 32)
-				uid, gid, found = uint32(u), uint32(g), true
-				break
-			}
-		}
-		f.Close()
-	}
-	if !found {
-		return 0, 0, nil, fmt.Errorf("unable to find user %s: no matching entries in passwd file", name)
-	}
-	if group != "" {
-		if n, err := strconv.ParseUint(group, 10, 32); err == nil {
-			gid = uint32(n)
-		} else if f, err := openInRoot(rootfs, "/etc/group"); err == nil {
-			ok := false
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				p := strings.Split(sc.Text(), ":")
-				if len(p) >= 3 && p[0] == group {
-					n, _ := strconv.ParseUint(p[2], 10, 32)
-					gid, ok = uint32(n), true
-					break
-				}
-			}
-			f.Close()
-			if !ok {
-				return 0, 0, nil, fmt.Errorf("unable to find group %s: no matching entries in group file", group)
-			}
-		} else {
-			return 0, 0, nil, fmt.Errorf("unable to find group %s: no matching entries in group file", group)
-		}
-	}
-	return uid, gid, nil, nil
-}
-
-// openInRoot opens path inside root without following symlinks out of it.
-func openInRoot(root, path string) (*os.File, error) {
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.Open(strings.TrimPrefix(path, "/"))
-}
-
-func allCaps() []string {
-	var out []string
-	for _, c := range []string{"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-		"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-		"SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-		"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-		"MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-		"CHECKPOINT_RESTORE"} {
-		out = append(out, "CAP_"+c)
-	}
-	return out
 }
 
 // PruneContainers removes every stopped container.

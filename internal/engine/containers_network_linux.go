@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/moby/moby/api/types/container"
 	mobynet "github.com/moby/moby/api/types/network"
@@ -18,11 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/monitor"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/network/dns"
-)
-
-var (
-	netMu  sync.Mutex
-	netMgr = map[string]*network.Manager{}
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // Networks is the network manager of the engine's root. Its bridge, nft
@@ -30,17 +25,16 @@ var (
 // $BERTH_NFT_TABLE and $BERTH_SUBNET_POOL (tests do, so that roots side by
 // side never share a bridge).
 func (e *Engine) Networks() (*network.Manager, error) {
-	netMu.Lock()
-	defer netMu.Unlock()
-	if m := netMgr[e.opts.Root]; m != nil {
-		return m, nil
+	e.netMu.Lock()
+	defer e.netMu.Unlock()
+	if e.net == nil {
+		m, err := network.Open(network.EnvConfig(e.opts.Root))
+		if err != nil {
+			return nil, err
+		}
+		e.net = m
 	}
-	m, err := network.Open(network.EnvConfig(e.opts.Root))
-	if err != nil {
-		return nil, err
-	}
-	netMgr[e.opts.Root] = m
-	return m, nil
+	return e.net, nil
 }
 
 // bridgedNetwork names the network the container joins through a veth:
@@ -103,7 +97,8 @@ func (m *monitorState) serveDNS(rec *store.Container, ep *network.Endpoint, reso
 	m.dnsMu.Lock()
 	defer m.dnsMu.Unlock()
 	if m.dns == nil {
-		m.dns = dns.NewServer(hostNameservers())
+		servers, _, _ := hostResolvConf()
+		m.dns = dns.NewServer(servers)
 		m.dnsNets = map[string]bool{}
 	}
 	if !m.dnsNets[ep.NetworkName] {
@@ -191,19 +186,6 @@ func (m *monitorState) forgetDNS(rec *store.Container) {
 		m.dns.SetClientUpstreams(ip, nil)
 	}
 	delete(m.dnsClients, rec.ID)
-}
-
-// hostNameservers are the host's resolvers, for names the networks do not
-// know.
-func hostNameservers() []string {
-	data, _ := os.ReadFile("/etc/resolv.conf")
-	var out []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
-			out = append(out, f[1])
-		}
-	}
-	return out
 }
 
 func hostnameOf(rec *store.Container) string {
@@ -351,7 +333,7 @@ func (m *monitorState) reconcileNetworks() {
 	}
 	_ = mgr.ReconcileFunc(context.Background(), func(id string) bool {
 		c, err := m.e.containers.Get(id)
-		return err == nil && c.Running() && pidAlive(c.State.Pid, c.State.PidStart)
+		return err == nil && c.Running() && runtime.ProcessAlive(c.State.Pid, c.State.PidStart)
 	})
 	// Containers adopted from an earlier monitor get their names back.
 	for _, c := range all {

@@ -18,13 +18,14 @@ import (
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // refresh reconciles a record with the machine: a container recorded as
 // running whose process is gone, with no monitor left to say how it
 // ended, is recorded as exited (code 255: unknown).
 func (e *Engine) refresh(c *store.Container) *store.Container {
-	if !c.Running() || c.State.Status == store.StatusRestarting || pidAlive(c.State.Pid, c.State.PidStart) {
+	if !c.Running() || c.State.Status == store.StatusRestarting || runtime.ProcessAlive(c.State.Pid, c.State.PidStart) {
 		return c
 	}
 	if conn, err := monitor.Dial(e.monitorSocket()); err == nil {
@@ -36,7 +37,7 @@ func (e *Engine) refresh(c *store.Container) *store.Container {
 		}
 		return c
 	}
-	e.markExited(c.ID, c.Generation, 255, "container's process ended while berth's monitor was not running")
+	e.recordExit(c.ID, c.Generation, 255, "container's process ended while berth's monitor was not running", false)
 	if cur, err := e.containers.Get(c.ID); err == nil {
 		return cur
 	}
@@ -329,7 +330,7 @@ func (e *Engine) Kill(ctx context.Context, ref, sig string) error {
 	}
 	s := unix.SIGKILL
 	if sig != "" {
-		if s, err = ParseSignal(sig); err != nil {
+		if s, err = runtime.ParseSignal(sig); err != nil {
 			return err
 		}
 	}
@@ -359,7 +360,7 @@ func (e *Engine) Kill(ctx context.Context, ref, sig string) error {
 // signal delivers s to rec's init, thawing a paused container so that the
 // signal takes effect.
 func (e *Engine) signal(rec *store.Container, s unix.Signal) error {
-	if !pidAlive(rec.State.Pid, rec.State.PidStart) {
+	if !runtime.ProcessAlive(rec.State.Pid, rec.State.PidStart) {
 		return notRunning(rec)
 	}
 	if err := unix.Kill(rec.State.Pid, s); err != nil && !errors.Is(err, unix.ESRCH) {
@@ -379,7 +380,7 @@ func (e *Engine) stopSignal(rec *store.Container) unix.Signal {
 	if name == "" && rec.ImageConfig != nil {
 		name = rec.ImageConfig.StopSignal
 	}
-	if s, err := ParseSignal(name); err == nil && name != "" {
+	if s, err := runtime.ParseSignal(name); err == nil && name != "" {
 		return s
 	}
 	return unix.SIGTERM
@@ -414,7 +415,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int) (retErr err
 		secs = *timeout
 	}
 	if err := e.signal(rec, e.stopSignal(rec)); err != nil {
-		if !pidAlive(rec.State.Pid, rec.State.PidStart) {
+		if !runtime.ProcessAlive(rec.State.Pid, rec.State.PidStart) {
 			_, err = e.waitID(ctx, rec)
 			return err
 		}
@@ -431,7 +432,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int) (retErr err
 	} else if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err := e.signal(rec, unix.SIGKILL); err != nil && pidAlive(rec.State.Pid, rec.State.PidStart) {
+	if err := e.signal(rec, unix.SIGKILL); err != nil && runtime.ProcessAlive(rec.State.Pid, rec.State.PidStart) {
 		return err
 	}
 	_, err = e.waitID(ctx, rec)
@@ -495,8 +496,15 @@ func (e *Engine) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 
 // removeStopped deletes a stopped container and everything it owns.
 func (e *Engine) removeStopped(ctx context.Context, rec *store.Container, volumes bool) error {
+	return e.remove(ctx, rec, volumes, false)
+}
+
+// remove deletes a stopped container; afterRun says the monitor has just
+// released its network, runtime state and mounts (--rm), which a crash may
+// otherwise have left and remove then cleans up.
+func (e *Engine) remove(ctx context.Context, rec *store.Container, volumes, afterRun bool) error {
 	if _, err := e.containers.Update(ctx, rec.ID, func(c *store.Container) error {
-		if c.Running() && pidAlive(c.State.Pid, c.State.PidStart) {
+		if c.Running() && runtime.ProcessAlive(c.State.Pid, c.State.PidStart) {
 			return errdefs.Conflict(fmt.Errorf("cannot remove container \"/%s\": container is running", c.Name))
 		}
 		c.State.Status = store.StatusRemoving
@@ -504,11 +512,13 @@ func (e *Engine) removeStopped(ctx context.Context, rec *store.Container, volume
 	}); err != nil {
 		return err
 	}
-	// What a crash may have left: the runtime's state, mounts.
-	e.disconnect(rec)
-	e.deleteRuntimeState(rec)
-	e.unmountShm(rec)
-	e.unmountRootfs(rec)
+	if !afterRun {
+		// What a crash may have left: the runtime's state, mounts.
+		e.disconnect(rec)
+		e.deleteRuntimeState(rec)
+		e.unmountShm(rec)
+		e.unmountRootfs(rec)
+	}
 	if st, err := e.images.Layers(); err == nil {
 		if err := st.RemoveContainerLayer(rec.ID); err != nil && !errdefs.Is(err, errdefs.KindNotFound) {
 			return fmt.Errorf("remove container %s: %w", rec.Name, err)
@@ -634,22 +644,4 @@ func (e *Engine) Rename(ctx context.Context, ref, name string) error {
 	e.containers.ForgetName(old, rec.ID)
 	e.emit("rename", rec, map[string]string{"oldName": "/" + old})
 	return nil
-}
-
-// ParseSignal reads "KILL", "SIGKILL", "sigkill" or "9".
-func ParseSignal(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, errdefs.InvalidArgument(fmt.Errorf("invalid signal: %s", s))
-		}
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, errdefs.InvalidArgument(fmt.Errorf("invalid signal: %s", s))
 }

@@ -23,15 +23,15 @@ import (
 // volumes mounted, the per-container /etc files written and config.json
 // generated. It returns the bundle directory.
 func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, error) {
-	pt := newPhaseTimer()
-	defer pt.done("prepare")
+	pt := NewPhaseTimer()
+	defer pt.Done("prepare")
 	st, err := e.images.Layers()
 	if err != nil {
 		return "", err
 	}
-	pt.mark("layers")
+	pt.Mark("layers")
 	rootfs, err := st.Mount(rec.ID)
-	pt.mark("mount")
+	pt.Mark("mount")
 	if err != nil {
 		return "", fmt.Errorf("mount rootfs of %s: %w", rec.Name, err)
 	}
@@ -43,7 +43,7 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err != nil {
 		return "", err
 	}
-	pt.mark("volumes")
+	pt.Mark("volumes")
 	joins, err := e.namespaceJoins(rec.HostConfig)
 	if err != nil {
 		return "", err
@@ -70,9 +70,9 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if in.ShmPath, err = e.shmFor(rec); err != nil {
 		return "", err
 	}
-	pt.mark("etc")
+	pt.Mark("etc")
 	s, err := spec.Generate(in)
-	pt.mark("generate")
+	pt.Mark("generate")
 	if err != nil {
 		return "", errdefs.InvalidArgument(err)
 	}
@@ -88,11 +88,11 @@ func (e *Engine) prepare(ctx context.Context, rec *store.Container) (string, err
 	if err != nil {
 		return "", err
 	}
-	pt.mark("workdir+marshal")
+	pt.Mark("workdir+marshal")
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), data, 0o600); err != nil {
 		return "", fmt.Errorf("write config.json of %s: %w", rec.Name, err)
 	}
-	pt.mark("write")
+	pt.Mark("write")
 	return bundle, nil
 }
 
@@ -270,22 +270,11 @@ func (e *Engine) writeEtcFiles(rec *store.Container, bundle string, in *spec.Inp
 // --dns-option applied; loopback resolvers are dropped (they are not
 // reachable from a private network namespace).
 func resolvConf(hc *container.HostConfig) string {
-	host, _ := os.ReadFile("/etc/resolv.conf")
-	var servers, search, options []string
-	for _, line := range strings.Split(string(host), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "nameserver":
-			if hc.NetworkMode.IsHost() || !(strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
-				servers = append(servers, f[1])
-			}
-		case "search":
-			search = f[1:]
-		case "options":
-			options = f[1:]
+	host, search, options := hostResolvConf()
+	var servers []string
+	for _, ns := range host {
+		if hc.NetworkMode.IsHost() || !(strings.HasPrefix(ns, "127.") || ns == "::1") {
+			servers = append(servers, ns)
 		}
 	}
 	if len(hc.DNS) > 0 {
@@ -311,4 +300,25 @@ func resolvConf(hc *container.HostConfig) string {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(options, " "))
 	}
 	return b.String()
+}
+
+// hostResolvConf reads the host's /etc/resolv.conf: name servers, search
+// domains, options.
+func hostResolvConf() (servers, search, options []string) {
+	data, _ := os.ReadFile("/etc/resolv.conf")
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			servers = append(servers, f[1])
+		case "search":
+			search = f[1:]
+		case "options":
+			options = f[1:]
+		}
+	}
+	return servers, search, options
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/monitor"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -50,7 +51,7 @@ func (e *Engine) Update(ctx context.Context, ref string, u container.UpdateConfi
 		if err != nil {
 			return err
 		}
-		if c.Running() && c.State.Status != store.StatusRestarting && pidAlive(c.State.Pid, c.State.PidStart) {
+		if c.Running() && c.State.Status != store.StatusRestarting && runtime.ProcessAlive(c.State.Pid, c.State.PidStart) {
 			if err := e.updateLive(c, res); err != nil {
 				return fmt.Errorf("Cannot update container %s: %w", c.ID, err)
 			}

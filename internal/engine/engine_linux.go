@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -10,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -36,6 +37,9 @@ type Engine struct {
 	images     *Images
 	opts       Options
 	containers *store.Store
+
+	netMu sync.Mutex
+	net   *network.Manager // opened at first use
 }
 
 // Open opens the engine's stores under opts.Root and opts.RunRoot.
@@ -135,5 +139,3 @@ func ShortID(id string) string {
 	}
 	return id
 }
-
-func background() context.Context { return context.Background() }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/engine/store"
 	"github.com/berth-dev/berth/internal/linux/caps"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -253,7 +254,7 @@ func (e *Engine) liveIsolation(rec *store.Container, r *IsolationReport, h isoHo
 				continue
 			}
 			// A dead pid has no ns links: nothing to compare, nothing lost.
-			if ns, err := readNamespaces(h.proc, c.State.Pid); err == nil && pidAlive(c.State.Pid, c.State.PidStart) {
+			if ns, err := readNamespaces(h.proc, c.State.Pid); err == nil && runtime.ProcessAlive(c.State.Pid, c.State.PidStart) {
 				peers = append(peers, peerNS{ref: ContainerRef{ID: c.ID, Name: c.Name}, ns: ns})
 			}
 		}

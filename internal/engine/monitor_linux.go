@@ -153,8 +153,8 @@ func (m *monitorState) adopt() {
 		if !c.Running() || c.State.Pid == 0 {
 			continue
 		}
-		if !pidAlive(c.State.Pid, c.State.PidStart) {
-			m.e.markExited(c.ID, c.Generation, 255, "container's process ended while berth's monitor was not running")
+		if !runtime.ProcessAlive(c.State.Pid, c.State.PidStart) {
+			m.e.recordExit(c.ID, c.Generation, 255, "container's process ended while berth's monitor was not running", false)
 			continue
 		}
 		t := &task{id: c.ID, gen: c.Generation, pid: c.State.Pid, clients: map[*monitor.Conn]clientStreams{}, done: make(chan struct{})}
@@ -214,8 +214,8 @@ func (m *monitorState) start(conn *monitor.Conn, req monitor.Request) {
 func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr error) {
 	e := m.e
 	ctx := context.Background()
-	pt := newPhaseTimer()
-	defer pt.done("start")
+	pt := NewPhaseTimer()
+	defer pt.Done("start")
 	rec, err := e.containers.Get(t.id)
 	if err != nil {
 		return nil, err
@@ -223,9 +223,9 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 	if rec.State.Status == store.StatusRemoving {
 		return nil, errdefs.Conflict(fmt.Errorf("container %s is marked for removal and cannot be started", rec.Name))
 	}
-	pt.mark("record")
+	pt.Mark("record")
 	bundle, err := e.prepare(ctx, rec)
-	pt.mark("prepare")
+	pt.Mark("prepare")
 	if err != nil {
 		e.cleanupAfterRun(rec)
 		return nil, err
@@ -252,14 +252,14 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 		}
 		return nil, err
 	}
-	pt.mark("stdio")
+	pt.Mark("stdio")
 	pid, pidStart, err := e.runContainer(rec, bundle, io, func(pid int) error {
 		// The network namespace exists and nothing runs in it yet.
 		err := m.connect(ctx, rec, bundle, pid)
-		pt.mark("network")
+		pt.Mark("network")
 		return err
 	})
-	pt.mark("runtime")
+	pt.Mark("runtime")
 	io.closeChildEnds()
 	if err != nil {
 		io.closeAll()
@@ -287,7 +287,7 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 	}
 	t.gen = updated.Generation
 	e.emit("start", updated, nil)
-	pt.mark("record")
+	pt.Mark("record")
 	return io, nil
 }
 
@@ -296,8 +296,8 @@ func (m *monitorState) launch(t *task, width, height uint16) (_ *taskIO, retErr 
 func (m *monitorState) supervise(t *task) {
 	e := m.e
 	ws, err := monitor.WaitProcess(t.pid)
-	pt := newPhaseTimer()
-	defer pt.done("exit")
+	pt := NewPhaseTimer()
+	defer pt.Done("exit")
 	code, msg := monitor.ExitCode(ws), ""
 	if err != nil {
 		code, msg = 255, err.Error()
@@ -319,29 +319,29 @@ func (m *monitorState) supervise(t *task) {
 	}
 	t.mu.Unlock()
 
-	pt.mark("drain")
+	pt.Mark("drain")
 	rec, _ := e.containers.Get(t.id)
 	oom := false
 	if rec != nil {
 		m.forgetDNS(rec)
 		e.disconnect(rec)
-		pt.mark("network")
+		pt.Mark("network")
 		oom = e.deleteRuntimeState(rec)
-		pt.mark("runtime-delete")
+		pt.Mark("runtime-delete")
 		e.cleanupAfterRun(rec)
-		pt.mark("unmount")
+		pt.Mark("unmount")
 	}
 	rec = e.recordExit(t.id, t.gen, code, msg, oom)
 	e.emit("die", rec, map[string]string{"exitCode": strconv.Itoa(code)})
-	pt.mark("record")
+	pt.Mark("record")
 	exit := monitor.Exit{Code: code, Error: msg}
 	restart := false
 	if rec != nil {
 		if rec.HostConfig.AutoRemove {
-			if err := e.removeStopped(context.Background(), rec, true); err == nil {
+			if err := e.remove(context.Background(), rec, true, true); err == nil {
 				exit.Removed = true
 			}
-			pt.mark("remove")
+			pt.Mark("remove")
 		} else {
 			restart = shouldRestart(rec, code)
 		}
@@ -605,7 +605,7 @@ func (e *Engine) runContainer(rec *store.Container, bundle string, tio *taskIO, 
 		_ = exec.Command(bin, "--root", root, "delete", "-f", rec.ID).Run()
 		return 0, 0, fmt.Errorf("%s start: %s", filepath.Base(bin), strings.TrimSpace(lastLine(string(out), err)))
 	}
-	start, _ := pidStartTime(pid)
+	start, _ := runtime.ProcessStartTime(pid)
 	return pid, start, nil
 }
 
@@ -710,10 +710,6 @@ func (e *Engine) recordExit(id string, gen, code int, msg string, oom bool) *sto
 }
 
 var errStale = errors.New("stale generation")
-
-func (e *Engine) markExited(id string, gen, code int, msg string) {
-	e.recordExit(id, gen, code, msg, false)
-}
 
 // BuildID identifies this berth binary (size and modification time of the
 // executable it was started from): monitors compare it with their clients'.

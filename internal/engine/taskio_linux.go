@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -224,43 +223,3 @@ func setWinsize(f *os.File, w, h uint16) error {
 }
 
 func parseJSON(data []byte, v any) error { return json.Unmarshal(data, v) }
-
-// pidAlive reports whether pid is still the process started at start
-// (clock ticks since boot, from /proc/PID/stat).
-func pidAlive(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	got, err := pidStartTime(pid)
-	if err != nil {
-		return false
-	}
-	return start == 0 || got == start
-}
-
-// pidStartTime reads field 22 of /proc/PID/stat; a zombie counts as gone.
-func pidStartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	var state byte
-	var start uint64
-	fields := strings.Fields(s[i+2:])
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	state = fields[0][0]
-	if state == 'Z' || state == 'X' {
-		return 0, os.ErrNotExist
-	}
-	if _, err := fmt.Sscan(fields[19], &start); err != nil {
-		return 0, err
-	}
-	return start, nil
-}

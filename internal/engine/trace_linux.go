@@ -7,36 +7,26 @@ import (
 	"time"
 )
 
-// phaseTimer logs how long each phase of a start or an exit took, to the
+// PhaseTimer logs how long each phase of a start or an exit took, to the
 // monitor's log, when BERTH_TRACE is set: where the time goes, measured.
-type phaseTimer struct {
+type PhaseTimer struct {
 	on    bool
 	start time.Time
 	last  time.Time
 	parts []string
 }
 
-// NewPhaseTimer is newPhaseTimer for the CLI.
-func NewPhaseTimer() *PhaseTimer { return newPhaseTimer() }
-
-// PhaseTimer is exported for the CLI's own phases.
-type PhaseTimer = phaseTimer
-
-// Mark ends a phase.
-func (p *phaseTimer) Mark(name string) { p.mark(name) }
-
-// Done logs the phases.
-func (p *phaseTimer) Done(what string) { p.done(what) }
-
-func newPhaseTimer() *phaseTimer {
+// NewPhaseTimer starts timing; it does nothing unless BERTH_TRACE is set.
+func NewPhaseTimer() *PhaseTimer {
 	if os.Getenv("BERTH_TRACE") == "" {
-		return &phaseTimer{}
+		return &PhaseTimer{}
 	}
 	now := time.Now()
-	return &phaseTimer{on: true, start: now, last: now}
+	return &PhaseTimer{on: true, start: now, last: now}
 }
 
-func (p *phaseTimer) mark(name string) {
+// Mark ends the phase called name.
+func (p *PhaseTimer) Mark(name string) {
 	if !p.on {
 		return
 	}
@@ -45,7 +35,8 @@ func (p *phaseTimer) mark(name string) {
 	p.last = now
 }
 
-func (p *phaseTimer) done(what string) {
+// Done logs the phases of what.
+func (p *PhaseTimer) Done(what string) {
 	if !p.on {
 		return
 	}

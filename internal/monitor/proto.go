@@ -102,14 +102,6 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // Close closes the connection.
 func (c *Conn) Close() error { return c.c.Close() }
 
-// CloseWrite half-closes the connection, when the transport allows.
-func (c *Conn) CloseWrite() {
-	if uc, ok := c.c.(*net.UnixConn); ok {
-		_ = uc.CloseWrite()
-	}
-}
-
-// SetDeadline sets the read and write deadline.
 func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
 
 // Write sends one frame.

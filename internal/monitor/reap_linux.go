@@ -149,7 +149,6 @@ func pidfdReadable(pidfd uintptr) bool {
 
 var errNotChild = errors.New("process is not the monitor's child: exit status unknown")
 
-// IsNotChild reports whether WaitProcess could not learn the exit status.
 func IsNotChild(err error) bool { return errors.Is(err, errNotChild) }
 
 func reap(pid int) (unix.WaitStatus, error) {

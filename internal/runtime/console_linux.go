@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,7 @@ type ConsoleRelay struct {
 	// Child is the socket end to pass as CreateOptions.Console.
 	Child   *os.File
 	master  *os.File
-	restore *unix.Termios
+	restore func()
 	done    chan struct{}
 }
 
@@ -40,16 +41,8 @@ func (r *ConsoleRelay) Start() error {
 		return fmt.Errorf("receive pty master: %w", err)
 	}
 	r.master = master
-	if t, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
-		r.restore = t
-		raw := *t
-		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		raw.Oflag &^= unix.OPOST
-		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		raw.Cflag &^= unix.CSIZE | unix.PARENB
-		raw.Cflag |= unix.CS8
-		raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
-		_ = unix.IoctlSetTermios(0, unix.TCSETS, &raw)
+	if restore, err := MakeRaw(0); err == nil {
+		r.restore = restore
 		r.resize()
 		winch := make(chan os.Signal, 1)
 		signal.Notify(winch, unix.SIGWINCH)
@@ -80,7 +73,7 @@ func (r *ConsoleRelay) Close() {
 		r.master.Close()
 	}
 	if r.restore != nil {
-		_ = unix.IoctlSetTermios(0, unix.TCSETS, r.restore)
+		r.restore()
 	}
 	r.parent.Close()
 }
@@ -105,4 +98,25 @@ func RecvFd(sock *os.File) (*os.File, error) {
 		return nil, errors.New("expected one fd")
 	}
 	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
+}
+
+// MakeRaw puts the terminal on fd in raw mode, as cfmakeraw(3) does, and
+// returns how to put it back (safe to call more than once).
+func MakeRaw(fd int) (restore func(), err error) {
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return nil, err
+	}
+	raw := *old
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }) }, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -171,4 +172,23 @@ func ParseUser(s string) (uid, gid uint32, err error) {
 		}
 	}
 	return uint32(x), uint32(y), nil
+}
+
+// ParseSignal reads a signal as runc and docker take it: "KILL",
+// "SIGKILL", "sigkill" or "9".
+func ParseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, errdefs.InvalidArgument(fmt.Errorf("invalid signal: %s", s))
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, errdefs.InvalidArgument(fmt.Errorf("invalid signal: %s", s))
 }

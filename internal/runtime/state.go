@@ -202,6 +202,16 @@ func (r *Runtime) cgroupOptions() cgroups.Options {
 
 // processAlive reports whether pid runs and is the process that started at
 // start (clock ticks since boot, field 22 of /proc/PID/stat); a zombie is dead.
+// ProcessAlive reports whether pid is still the process that started at
+// start (field 22 of /proc/PID/stat; 0 accepts any); a zombie is gone.
+func ProcessAlive(pid int, start uint64) bool { return processAlive(pid, start) }
+
+// ProcessStartTime is pid's start time as /proc/PID/stat gives it.
+func ProcessStartTime(pid int) (uint64, error) {
+	start, _, err := procStat(pid)
+	return start, err
+}
+
 func processAlive(pid int, start uint64) bool {
 	st, state, err := procStat(pid)
 	if err != nil {

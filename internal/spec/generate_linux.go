@@ -48,6 +48,10 @@ var realHost = host{
 	devRoot:  "/dev",
 }
 
+// PrivilegedCapabilities is what --privileged grants: every capability
+// the kernel has that berth itself holds (exec --privileged uses it too).
+func PrivilegedCapabilities() []string { return allCapabilities(realHost.availableCaps()) }
+
 // Generate returns the OCI runtime spec that docker would hand runc for
 // `docker run` with in's options over in's image: process, capabilities,
 // seccomp, mounts, namespaces, devices, resources, with docker's defaults

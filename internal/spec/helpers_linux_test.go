@@ -43,7 +43,7 @@ func fakeHost() host {
 }
 
 // newRootfs makes a root filesystem holding files (path → content).
-func newRootfs(t *testing.T, files map[string]string) string {
+func newRootfs(t testing.TB, files map[string]string) string {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "rootfs")
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -63,7 +63,7 @@ func newRootfs(t *testing.T, files map[string]string) string {
 
 // baseInput is `docker run IMAGE` for an alpine-like image in a rootfs
 // with testPasswd and testGroup.
-func baseInput(t *testing.T) Input {
+func baseInput(t testing.TB) Input {
 	t.Helper()
 	return Input{
 		ID:     testID,

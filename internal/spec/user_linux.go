@@ -59,3 +59,29 @@ func withRootfsFile(rootfs, name string, fn func(io.Reader) error) error {
 	defer f.Close()
 	return fn(f)
 }
+
+// User is a "user[:group]" resolved against a root filesystem's passwd
+// and group files, as the container's process gets it.
+type User struct {
+	UID, GID       uint32
+	AdditionalGIDs []uint32
+	Home           string
+}
+
+// ResolveUser resolves userSpec (docker's -u) inside rootfs: what exec
+// needs for a process in a running container, by the rules Generate uses.
+func ResolveUser(rootfs, userSpec string) (User, error) {
+	passwd, groups, err := readUserDBs(rootfs)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := resolveUser(userSpec, passwd, groups)
+	if err != nil {
+		return User{}, err
+	}
+	out := User{UID: uint32(u.uid), GID: uint32(u.gid), Home: u.home}
+	for _, g := range u.sgids {
+		out.AdditionalGIDs = append(out.AdditionalGIDs, uint32(g))
+	}
+	return out, nil
+}

@@ -190,7 +190,11 @@ func TestNetworkCrashReconcile(t *testing.T) {
 	if strings.Contains(string(out), fmt.Sprint(port)) {
 		t.Errorf("the crashed container's port rule is left:\n%s", out)
 	}
-	// Its address is free again: a container asking for it gets it.
+	// Its address is free again: the network lists no endpoint of it.
+	id := e.inspect("victim", "{{.Id}}")
+	if out := e.must("network", "inspect", "bridge"); strings.Contains(out, id) {
+		t.Errorf("the crashed container still holds an endpoint:\n%s", out)
+	}
 	e.must("rm", "victim")
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/storage"
 )
 
 // Status values, as docker names them.
@@ -176,8 +177,11 @@ func (s *Store) Put(c *Container) error {
 	if err != nil {
 		return fmt.Errorf("save container %s: %w", c.ID, err)
 	}
-	if err := writeFileAtomic(s.recordPath(c.ID), data); err != nil {
-		return err
+	// Not synced: a kill -9 cannot lose written data (the page cache
+	// keeps it), and container state does not outlive a host crash anyway
+	// (the processes are gone); the rename keeps each record whole.
+	if err := storage.WriteFileAtomic(s.recordPath(c.ID), data, false); err != nil {
+		return fmt.Errorf("save container %s: %w", c.ID, err)
 	}
 	s.linkName(c.Name, c.ID)
 	return nil
@@ -340,24 +344,4 @@ func (s *Store) ByName(name string) (*Container, error) {
 		}
 	}
 	return nil, nil
-}
-
-// writeFileAtomic replaces path with data by rename. Not synced: a kill -9
-// cannot lose written data (the page cache keeps it), and container state
-// does not outlive a host crash anyway (the processes are gone); the
-// rename keeps each record whole.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
